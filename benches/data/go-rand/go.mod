@@ -1,0 +1,3 @@
+module karpenter-rs/benches/go-rand
+
+go 1.21

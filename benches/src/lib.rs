@@ -1,0 +1,213 @@
+//! Workloads for benchmarking the solver, reproducing upstream Karpenter's scheduling benchmark
+//! (`kubernetes-sigs/karpenter: pkg/controllers/provisioning/scheduling/scheduling_benchmark_test.go`).
+//!
+//! Upstream draws pod sizes and labels from Go's `math/rand` seeded with 42. `data/go-rand-seed42.bin` holds that
+//! stream (written by `data/go-rand/main.go`, one byte per draw: the draw modulo 210), so the pods here are the
+//! pods a fresh run of one upstream benchmark builds, without a Go toolchain.
+
+use std::collections::BTreeMap;
+
+use karpenter_solver::model::{
+    Container, InstanceType, NodePool, NodeSelectorRequirement, Offering, Overhead, Pod, Problem,
+};
+
+/// The benchmark's random stream, as Go's `rand.New(rand.NewSource(42))` produces it.
+pub struct GoRand {
+    stream: &'static [u8],
+    position: usize,
+}
+
+const STREAM: &[u8] = include_bytes!("../data/go-rand-seed42.bin");
+
+impl GoRand {
+    /// A fresh stream seeded with 42.
+    pub fn seed_42() -> Self {
+        GoRand { stream: STREAM, position: 0 }
+    }
+
+    /// `r.Intn(k)` for k in 5, 6 and 7 (the only bounds the benchmark uses).
+    pub fn intn(&mut self, k: u8) -> usize {
+        assert!(matches!(k, 5..=7), "the recorded stream answers Intn(5), Intn(6) and Intn(7) only");
+        let residue = *self
+            .stream
+            .get(self.position)
+            .expect("the recorded stream is long enough for every benchmark mix");
+        self.position += 1;
+        usize::from(residue % k)
+    }
+
+    fn label_value(&mut self) -> String {
+        ["a", "b", "c", "d", "e", "f", "g"][self.intn(7)].to_string()
+    }
+
+    fn cpu(&mut self) -> String {
+        format!("{}m", [100, 250, 500, 1000, 1500][self.intn(5)])
+    }
+
+    fn memory(&mut self) -> String {
+        format!("{}Mi", [100, 256, 512, 1024, 2048, 4096][self.intn(6)])
+    }
+}
+
+/// `fake.InstanceTypes(n)`: type i has i+1 vCPU, 2(i+1) GiB and 10(i+1) pods, five offerings and a price of
+/// 0.1 per vCPU plus 0.1 per GB.
+pub fn synthetic_instance_types(count: usize) -> Vec<InstanceType> {
+    (0..count)
+        .map(|i| {
+            let cpu = i as u64 + 1;
+            let memory_bytes = 2 * cpu * (1 << 30);
+            let price = 0.1 * cpu as f64 + 0.1 * memory_bytes as f64 / 1e9;
+            let offering = |zone: &str, capacity_type: &str| Offering {
+                zone: zone.to_string(),
+                capacity_type: capacity_type.to_string(),
+                price,
+                available: true,
+            };
+            let offerings = vec![
+                offering("test-zone-1", "spot"),
+                offering("test-zone-2", "spot"),
+                offering("test-zone-1", "on-demand"),
+                offering("test-zone-2", "on-demand"),
+                offering("test-zone-3", "on-demand"),
+            ];
+            let large = cpu > 4 && memory_bytes > 8 * (1 << 30);
+            let name = format!("fake-it-{i}");
+            let mut requirements = vec![
+                NodeSelectorRequirement::new("node.kubernetes.io/instance-type", "In", &[&name]),
+                NodeSelectorRequirement::new("kubernetes.io/arch", "In", &["amd64"]),
+                NodeSelectorRequirement::new("kubernetes.io/os", "In", &["darwin", "linux", "windows"]),
+                NodeSelectorRequirement::new(
+                    "topology.kubernetes.io/zone",
+                    "In",
+                    &["test-zone-1", "test-zone-2", "test-zone-3"],
+                ),
+                NodeSelectorRequirement::new("karpenter.sh/capacity-type", "In", &["on-demand", "spot"]),
+                NodeSelectorRequirement::new("integer", "In", &[&cpu.to_string()]),
+            ];
+            if large {
+                requirements.push(NodeSelectorRequirement::new("size", "In", &["large"]));
+                requirements.push(NodeSelectorRequirement::new("special", "In", &["optional"]));
+            } else {
+                requirements.push(NodeSelectorRequirement::new("size", "In", &["small"]));
+                requirements.push(NodeSelectorRequirement::new("special", "DoesNotExist", &[]));
+            }
+            InstanceType {
+                name,
+                requirements,
+                capacity: BTreeMap::from([
+                    ("cpu".to_string(), cpu.to_string()),
+                    ("memory".to_string(), format!("{}Gi", 2 * cpu)),
+                    ("pods".to_string(), (10 * cpu).to_string()),
+                ]),
+                overhead: Overhead {
+                    kube_reserved: BTreeMap::from([
+                        ("cpu".to_string(), "100m".to_string()),
+                        ("memory".to_string(), "10Mi".to_string()),
+                    ]),
+                    ..Overhead::default()
+                },
+                offerings,
+            }
+        })
+        .collect()
+}
+
+/// The benchmark's one NodePool: no requirements, limits of 10,000,000 CPU and 10,000,000Gi memory.
+pub fn benchmark_node_pool() -> NodePool {
+    NodePool {
+        name: "default".to_string(),
+        limits: BTreeMap::from([
+            ("cpu".to_string(), "10000000".to_string()),
+            ("memory".to_string(), "10000000Gi".to_string()),
+        ]),
+        ..NodePool::default()
+    }
+}
+
+/// `makeGenericPods(n)`: each pod gets `my-label` in a..g and random CPU and memory requests.
+pub fn generic_pods(rand: &mut GoRand, count: usize) -> Vec<Pod> {
+    (0..count)
+        .map(|i| {
+            let label = rand.label_value();
+            let cpu = rand.cpu();
+            let memory = rand.memory();
+            Pod {
+                name: format!("generic-{i}"),
+                uid: format!("generic-{i:06}"),
+                labels: BTreeMap::from([("my-label".to_string(), label)]),
+                containers: vec![Container {
+                    name: "app".to_string(),
+                    requests: BTreeMap::from([("cpu".to_string(), cpu), ("memory".to_string(), memory)]),
+                    restart_policy: None,
+                }],
+                ..Pod::default()
+            }
+        })
+        .collect()
+}
+
+/// A pod mix of the benchmark.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mix {
+    /// Every pod from `makeGenericPods`.
+    Generic,
+}
+
+impl Mix {
+    /// Parses a mix name.
+    pub fn parse(name: &str) -> Option<Mix> {
+        match name {
+            "generic" => Some(Mix::Generic),
+            _ => None,
+        }
+    }
+
+    /// The name used on the command line and in reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Mix::Generic => "generic",
+        }
+    }
+}
+
+/// The benchmark problem: `pods` pods of the mix over the 400 synthetic instance types and the one NodePool.
+pub fn problem(mix: Mix, pods: usize) -> Problem {
+    let mut rand = GoRand::seed_42();
+    let pods = match mix {
+        Mix::Generic => generic_pods(&mut rand, pods),
+    };
+    Problem {
+        pods,
+        node_pools: vec![benchmark_node_pool()],
+        instance_types: synthetic_instance_types(400),
+        ..Problem::default()
+    }
+}
+
+/// Pod counts of upstream's ladder.
+pub const LADDER: [usize; 9] = [1, 50, 100, 500, 1000, 2000, 5000, 10000, 20000];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_first_draws_match_go() {
+        // Go: r := rand.New(rand.NewSource(42)); r.Intn(7), r.Intn(5), r.Intn(6) => 5, 2, 2.
+        let mut rand = GoRand::seed_42();
+        assert_eq!((rand.intn(7), rand.intn(5), rand.intn(6)), (5, 2, 2));
+    }
+
+    #[test]
+    fn synthetic_types_follow_the_upstream_generator() {
+        let types = synthetic_instance_types(400);
+        assert_eq!(types.len(), 400);
+        assert_eq!(types[0].name, "fake-it-0");
+        assert_eq!(types[399].capacity["cpu"], "400");
+        assert_eq!(types[399].capacity["memory"], "800Gi");
+        assert_eq!(types[399].capacity["pods"], "4000");
+        let price = types[0].offerings[0].price;
+        assert!((price - (0.1 + 0.1 * 2.0 * 1073741824.0 / 1e9)).abs() < 1e-12);
+        assert_eq!(types[0].offerings.len(), 5);
+    }
+}

@@ -1,0 +1,319 @@
+//! The solver's input: plain, serialisable data that mirrors the Kubernetes and Karpenter objects it is drawn from.
+//!
+//! Field names follow the Kubernetes API (camelCase in JSON) so that a problem file reads like the objects a user
+//! already knows. Quantities and operators stay strings here; they are checked when a problem is solved, and a bad
+//! value is reported against the object and field it came from instead of failing the whole problem.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// Resource names to quantity strings, as in `resources.requests` (`cpu: "500m"`, `memory: "1Gi"`).
+pub type ResourceList = BTreeMap<String, String>;
+
+/// Label keys to values.
+pub type Labels = BTreeMap<String, String>;
+
+/// Everything one provisioning round looks at.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Problem {
+    /// Pods waiting for capacity.
+    #[serde(default)]
+    pub pods: Vec<Pod>,
+    /// Nodes that exist or are being launched, with the pods bound to them.
+    #[serde(default)]
+    pub nodes: Vec<ExistingNode>,
+    /// The NodePools new capacity may come from.
+    #[serde(default)]
+    pub node_pools: Vec<NodePool>,
+    /// Instance types offered to every NodePool that has no entry in `pool_instance_types`.
+    #[serde(default)]
+    pub instance_types: Vec<InstanceType>,
+    /// Instance types for particular NodePools (the cloud provider answers per NodePool).
+    #[serde(default)]
+    pub pool_instance_types: BTreeMap<String, Vec<InstanceType>>,
+    /// Pods of the DaemonSets that will run on every node they tolerate and select.
+    #[serde(default)]
+    pub daemon_set_pods: Vec<Pod>,
+}
+
+/// The parts of a pod that decide where it can run.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Pod {
+    /// Namespace of the pod.
+    #[serde(default = "default_namespace")]
+    pub namespace: String,
+    /// Name of the pod.
+    pub name: String,
+    /// UID; the last tie-break of the queue order. Defaults to `namespace/name`.
+    #[serde(default)]
+    pub uid: String,
+    /// Creation time in seconds since the epoch; older pods are tried first among pods of equal size.
+    #[serde(default)]
+    pub creation_timestamp: i64,
+    /// Pod labels.
+    #[serde(default)]
+    pub labels: Labels,
+    /// Application containers.
+    #[serde(default)]
+    pub containers: Vec<Container>,
+    /// Init containers, sidecars (`restartPolicy: Always`) included.
+    #[serde(default)]
+    pub init_containers: Vec<Container>,
+    /// `spec.overhead`, added on top of the containers' requests.
+    #[serde(default)]
+    pub overhead: ResourceList,
+    /// `spec.nodeSelector`.
+    #[serde(default)]
+    pub node_selector: Labels,
+    /// `spec.affinity.nodeAffinity`.
+    #[serde(default)]
+    pub node_affinity: Option<NodeAffinity>,
+    /// `spec.tolerations`.
+    #[serde(default)]
+    pub tolerations: Vec<Toleration>,
+    /// True for a pod owned by a DaemonSet (only meaningful for pods bound to existing nodes).
+    #[serde(default)]
+    pub daemon_set: bool,
+}
+
+fn default_namespace() -> String {
+    "default".to_string()
+}
+
+/// A container's resource requests.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Container {
+    /// Container name.
+    #[serde(default)]
+    pub name: String,
+    /// `resources.requests`.
+    #[serde(default)]
+    pub requests: ResourceList,
+    /// `Always` marks an init container as a sidecar that keeps running beside the app containers.
+    #[serde(default)]
+    pub restart_policy: Option<String>,
+}
+
+/// `spec.affinity.nodeAffinity`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct NodeAffinity {
+    /// `requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms`: ORed terms.
+    #[serde(default)]
+    pub required: Vec<NodeSelectorTerm>,
+    /// `preferredDuringSchedulingIgnoredDuringExecution`.
+    #[serde(default)]
+    pub preferred: Vec<PreferredSchedulingTerm>,
+}
+
+/// A node selector term: ANDed expressions.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct NodeSelectorTerm {
+    /// Label expressions.
+    #[serde(default)]
+    pub match_expressions: Vec<NodeSelectorRequirement>,
+    /// Field expressions; Karpenter cannot provision for these, so a pod that uses them is reported.
+    #[serde(default)]
+    pub match_fields: Vec<NodeSelectorRequirement>,
+}
+
+/// A weighted preferred term.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PreferredSchedulingTerm {
+    /// Weight 1..100; heavier terms are kept longer during relaxation.
+    pub weight: i32,
+    /// The preferred term.
+    pub preference: NodeSelectorTerm,
+}
+
+/// `{key, operator, values, minValues}` as in NodePool requirements and node affinity.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct NodeSelectorRequirement {
+    /// Label key.
+    pub key: String,
+    /// `In`, `NotIn`, `Exists`, `DoesNotExist`, `Gt`, `Lt`, `Gte` or `Lte`.
+    pub operator: String,
+    /// Values for `In`/`NotIn`; one integer for the comparison operators.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub values: Vec<String>,
+    /// Least number of distinct values the launch options must span (NodePool requirements only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_values: Option<u32>,
+}
+
+impl NodeSelectorRequirement {
+    /// Builds a requirement from its parts.
+    pub fn new(key: impl Into<String>, operator: impl Into<String>, values: &[&str]) -> Self {
+        NodeSelectorRequirement {
+            key: key.into(),
+            operator: operator.into(),
+            values: values.iter().map(|v| v.to_string()).collect(),
+            min_values: None,
+        }
+    }
+}
+
+/// A taint on a node or in a NodePool template.
+#[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Taint {
+    /// Taint key.
+    pub key: String,
+    /// Taint value (may be empty).
+    #[serde(default)]
+    pub value: String,
+    /// `NoSchedule`, `PreferNoSchedule` or `NoExecute`.
+    pub effect: String,
+}
+
+/// A pod toleration.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Toleration {
+    /// Key to match; empty with `Exists` matches every taint.
+    #[serde(default)]
+    pub key: String,
+    /// `Equal` (the default) or `Exists`.
+    #[serde(default)]
+    pub operator: Option<String>,
+    /// Value to match for `Equal`.
+    #[serde(default)]
+    pub value: String,
+    /// Effect to match; empty matches every effect.
+    #[serde(default)]
+    pub effect: Option<String>,
+}
+
+/// A NodePool as the solver needs it: its template and limits.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct NodePool {
+    /// NodePool name.
+    pub name: String,
+    /// `spec.weight`; higher is tried first, unset is 0.
+    #[serde(default)]
+    pub weight: Option<i32>,
+    /// `spec.template.metadata.labels`.
+    #[serde(default)]
+    pub labels: Labels,
+    /// `spec.template.spec.requirements`.
+    #[serde(default)]
+    pub requirements: Vec<NodeSelectorRequirement>,
+    /// `spec.template.spec.taints`: pods must tolerate these.
+    #[serde(default)]
+    pub taints: Vec<Taint>,
+    /// `spec.template.spec.startupTaints`: put on the node, ignored for scheduling.
+    #[serde(default)]
+    pub startup_taints: Vec<Taint>,
+    /// `spec.limits`: cpu, memory, nodes or any resource.
+    #[serde(default)]
+    pub limits: ResourceList,
+    /// `spec.template.spec.nodeClassRef`.
+    #[serde(default)]
+    pub node_class_ref: Option<NodeClassRef>,
+}
+
+/// Reference to the provider-specific node class.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct NodeClassRef {
+    /// API group, e.g. `karpenter.k8s.aws`.
+    pub group: String,
+    /// Kind, e.g. `EC2NodeClass`.
+    pub kind: String,
+    /// Name of the node class.
+    pub name: String,
+}
+
+/// A node that exists, or a NodeClaim that is being launched.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ExistingNode {
+    /// Node (or NodeClaim) name.
+    pub name: String,
+    /// Node labels; `karpenter.sh/nodepool` ties it to a NodePool's limits.
+    #[serde(default)]
+    pub labels: Labels,
+    /// Node taints.
+    #[serde(default)]
+    pub taints: Vec<Taint>,
+    /// Startup taints of its NodeClaim, ignored until the node is initialised.
+    #[serde(default)]
+    pub startup_taints: Vec<Taint>,
+    /// `status.capacity`, counted against NodePool limits.
+    #[serde(default)]
+    pub capacity: ResourceList,
+    /// `status.allocatable`.
+    #[serde(default)]
+    pub allocatable: ResourceList,
+    /// False for an in-flight NodeClaim or a node that has not finished initialisation.
+    #[serde(default = "default_true")]
+    pub initialized: bool,
+    /// Nodes being deleted take no new pods.
+    #[serde(default)]
+    pub marked_for_deletion: bool,
+    /// Pods already bound to the node.
+    #[serde(default)]
+    pub pods: Vec<Pod>,
+}
+
+fn default_true() -> bool {
+    true
+}
+
+/// An instance type a NodePool may launch.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct InstanceType {
+    /// Instance type name.
+    pub name: String,
+    /// Labels the node will carry, as requirements (zones and capacity types may list several values).
+    #[serde(default)]
+    pub requirements: Vec<NodeSelectorRequirement>,
+    /// Machine capacity.
+    #[serde(default)]
+    pub capacity: ResourceList,
+    /// Resources held back from pods.
+    #[serde(default)]
+    pub overhead: Overhead,
+    /// Where and how the type can be bought.
+    #[serde(default)]
+    pub offerings: Vec<Offering>,
+}
+
+/// Kubelet and system reservations subtracted from capacity to give allocatable.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Overhead {
+    /// `kubeReserved`.
+    #[serde(default)]
+    pub kube_reserved: ResourceList,
+    /// `systemReserved`.
+    #[serde(default)]
+    pub system_reserved: ResourceList,
+    /// Hard eviction thresholds.
+    #[serde(default)]
+    pub eviction_threshold: ResourceList,
+}
+
+/// One zone and capacity type an instance type is sold in.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Offering {
+    /// `topology.kubernetes.io/zone`.
+    pub zone: String,
+    /// `karpenter.sh/capacity-type`: `on-demand`, `spot` or `reserved`.
+    pub capacity_type: String,
+    /// Hourly price.
+    pub price: f64,
+    /// False when the provider knows it cannot be launched now (e.g. insufficient capacity).
+    #[serde(default = "default_true")]
+    pub available: bool,
+}

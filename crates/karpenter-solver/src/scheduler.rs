@@ -1,0 +1,993 @@
+//! The provisioning simulation of `pkg/controllers/provisioning/scheduling/scheduler.go`, `nodeclaim.go`,
+//! `existingnode.go`, `queue.go` and `preferences.go`.
+//!
+//! Pods are taken largest first. Each goes to the first existing node that takes it, else to the emptiest NodeClaim
+//! opened in this round that still has an instance type able to hold it, else to a new NodeClaim from the first
+//! NodePool (by weight) that can take it. A NodeClaim keeps every instance type that still fits all of its pods, so
+//! packing is first-fit-decreasing into bins whose size is only fixed at the end, when the cheapest types are kept.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+
+use crate::compile::{Compiled, InstanceTypeData, NodeData, PodData, TemplateData};
+use crate::labels;
+use crate::model::{NodeSelectorRequirement, Problem};
+use crate::plan::{
+    Check, ExistingNodePlacement, InputError, InstanceTypeOption, NewNodeClaim, Plan, PodRef, PoolRejection,
+    Unschedulable, UnschedulablePod,
+};
+use crate::requirements::{Requirement, Requirements, ValueId};
+use crate::resources::{self, Res};
+use crate::taints::{self, Effect, Toleration};
+use crate::{MinValuesPolicy, PreferencePolicy, SolverConfig};
+
+/// How far a pod's soft constraints have been relaxed in the current attempt.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Relaxation {
+    required_terms_dropped: usize,
+    preferred_terms_dropped: usize,
+    tolerate_prefer_no_schedule: bool,
+}
+
+/// Instance types grouped by the DaemonSet pods that would run on them (`buildDaemonOverheadGroups`).
+#[derive(Debug, Clone)]
+struct DaemonGroup {
+    overhead: Res,
+}
+
+/// A NodePool template with its instance types narrowed to those its requirements allow.
+struct Template<'a> {
+    data: &'a TemplateData,
+    /// Instance types that survive the template's own requirements, by name.
+    instance_types: Vec<u32>,
+    /// DaemonSet overhead group of each instance type, indexed by instance type.
+    group_of: HashMap<u32, usize>,
+    groups: Vec<DaemonGroup>,
+    /// What the NodePool may still launch: limit minus existing capacity minus opened claims.
+    remaining: Vec<Option<i64>>,
+    remaining_nodes: Option<i64>,
+}
+
+/// A NodeClaim opened in this round.
+struct Claim {
+    template: usize,
+    requirements: Requirements,
+    instance_types: Vec<u32>,
+    /// Requests of its pods (DaemonSet overhead is added per group when checking fit).
+    requests: Res,
+    pods: Vec<usize>,
+    min_values_relaxed: bool,
+    /// Per resource, the most any remaining instance type can still hold; a pod that exceeds it is refused at once.
+    headroom: Res,
+}
+
+struct Node<'a> {
+    data: &'a NodeData,
+    remaining: Res,
+    pods: Vec<usize>,
+}
+
+/// What adding a pod to a NodeClaim would change.
+struct Admission {
+    requirements: Option<Requirements>,
+    instance_types: Vec<u32>,
+    min_values_relaxed: bool,
+}
+
+/// Why an instance-type filter left nothing, in the terms of upstream's `InstanceTypeFilterError`.
+#[derive(Default)]
+struct FilterFailure {
+    requirements_met: bool,
+    fits: bool,
+    has_offering: bool,
+    requirements_and_fits: bool,
+    requirements_and_offering: bool,
+    fits_and_offering: bool,
+    min_values: Option<Vec<String>>,
+}
+
+pub(crate) struct Scheduler<'a> {
+    compiled: &'a Compiled,
+    config: &'a SolverConfig,
+    templates: Vec<Template<'a>>,
+    nodes: Vec<Node<'a>>,
+    claims: Vec<Claim>,
+    /// Claim indices ordered emptiest first, ties by age.
+    claim_order: Vec<usize>,
+    any_prefer_no_schedule_taint: bool,
+    input_errors: Vec<InputError>,
+}
+
+impl<'a> Scheduler<'a> {
+    pub(crate) fn new(compiled: &'a Compiled, config: &'a SolverConfig) -> Self {
+        let mut input_errors = compiled.input_errors.clone();
+        let any_prefer_no_schedule_taint = compiled
+            .templates
+            .iter()
+            .any(|t| t.taints.iter().any(|taint| taint.effect == Effect::PreferNoSchedule));
+        let mut scheduler = Scheduler {
+            compiled,
+            config,
+            templates: Vec::new(),
+            nodes: Vec::new(),
+            claims: Vec::new(),
+            claim_order: Vec::new(),
+            any_prefer_no_schedule_taint,
+            input_errors: Vec::new(),
+        };
+        for data in &compiled.templates {
+            match scheduler.build_template(data) {
+                Ok(template) => scheduler.templates.push(template),
+                Err(message) => input_errors.push(InputError {
+                    object: format!("NodePool/{}", data.name),
+                    field: None,
+                    message,
+                }),
+            }
+        }
+        for data in &compiled.nodes {
+            let remaining = scheduler.node_remaining(data);
+            scheduler.nodes.push(Node { data, remaining, pods: Vec::new() });
+            // Existing capacity of a NodePool counts against its limits.
+            if let Some(pool) = &data.node_pool
+                && let Some(template) = scheduler.templates.iter_mut().find(|t| &t.data.name == pool)
+            {
+                for (remaining, capacity) in template.remaining.iter_mut().zip(&data.capacity) {
+                    if let Some(r) = remaining {
+                        *r -= capacity;
+                    }
+                }
+                if let Some(nodes) = &mut template.remaining_nodes {
+                    *nodes -= 1;
+                }
+            }
+        }
+        input_errors.sort();
+        scheduler.input_errors = input_errors;
+        scheduler
+    }
+
+    fn build_template(&self, data: &'a TemplateData) -> Result<Template<'a>, String> {
+        let c = self.compiled;
+        let zero = c.table.zero();
+        let relax = self.config.min_values_policy == MinValuesPolicy::BestEffort;
+        let mut requirements = data.requirements.clone();
+        let outcome = self.filter_instance_types(
+            &data.instance_types,
+            &mut requirements,
+            &zero,
+            |_| Some(&zero),
+            relax,
+            true,
+        );
+        let instance_types = match outcome {
+            Ok((types, _)) => types,
+            Err(failure) => {
+                return Err(match failure.min_values {
+                    Some(keys) => format!(
+                        "requirements filtered out all instance types: minValues requirement is not met for label(s) {}",
+                        keys.join(", ")
+                    ),
+                    None => "requirements filtered out all instance types".to_string(),
+                });
+            }
+        };
+        // Group instance types by the set of DaemonSet pods that would run on them.
+        let mut group_index: BTreeMap<Vec<usize>, usize> = BTreeMap::new();
+        let mut groups = Vec::new();
+        let mut group_of = HashMap::new();
+        for &it in &instance_types {
+            let daemons: Vec<usize> = (0..c.daemons.len())
+                .filter(|&d| {
+                    self.daemon_compatible_with_template(data, &c.instance_types[it as usize], &c.daemons[d])
+                })
+                .collect();
+            let next = groups.len();
+            let group = *group_index.entry(daemons.clone()).or_insert(next);
+            if group == next {
+                let mut overhead = c.table.zero();
+                for &d in &daemons {
+                    resources::add_assign(&mut overhead, &c.daemons[d].requests);
+                }
+                if daemons.is_empty() {
+                    overhead = c.table.zero();
+                } else {
+                    overhead[resources::PODS_INDEX] = daemons.len() as i64;
+                }
+                groups.push(DaemonGroup { overhead });
+            }
+            group_of.insert(it, group);
+        }
+        Ok(Template {
+            data,
+            instance_types,
+            group_of,
+            groups,
+            remaining: data.limits.clone(),
+            remaining_nodes: data.node_limit,
+        })
+    }
+
+    /// `isDaemonPodCompatible`: the daemon tolerates the template's taints (PreferNoSchedule always), and one of its
+    /// required node-affinity terms is compatible with the template and intersects the instance type.
+    fn daemon_compatible_with_template(
+        &self,
+        template: &TemplateData,
+        it: &InstanceTypeData,
+        daemon: &PodData,
+    ) -> bool {
+        let prefer = Toleration::prefer_no_schedule();
+        if taints::first_untolerated(&template.taints, &daemon.tolerations, Some(&prefer)).is_some() {
+            return false;
+        }
+        let interner = &self.compiled.interner;
+        let terms = daemon.required_terms.len().max(1);
+        (0..terms).any(|term| {
+            let strict = strict_requirements(self.compiled, daemon, term);
+            template.requirements.compatible(interner, &strict, true).is_ok()
+                && it.requirements.intersects(interner, &strict).is_ok()
+        })
+    }
+
+    /// Available resources of an existing node minus DaemonSet pods that will still start there.
+    fn node_remaining(&self, node: &NodeData) -> Res {
+        let c = self.compiled;
+        let mut daemon_requests = c.table.zero();
+        for daemon in &c.daemons {
+            if taints::first_untolerated(&node.taints, &daemon.tolerations, None).is_some() {
+                continue;
+            }
+            let strict = strict_requirements(c, daemon, 0);
+            if node.requirements.compatible(&c.interner, &strict, false).is_ok() {
+                resources::add_assign(&mut daemon_requests, &daemon.requests);
+            }
+        }
+        resources::sub_assign(&mut daemon_requests, &node.running_daemon_requests);
+        for amount in &mut daemon_requests {
+            *amount = (*amount).max(0);
+        }
+        let mut remaining = node.available.clone();
+        resources::sub_assign(&mut remaining, &daemon_requests);
+        remaining
+    }
+
+    pub(crate) fn solve(mut self, problem: &Problem) -> Plan {
+        let c = self.compiled;
+        let mut order: Vec<usize> = (0..c.pods.len()).collect();
+        order.sort_by(|&a, &b| queue_order(problem, &c.pods[a], &c.pods[b]));
+        let mut queue: VecDeque<usize> = order.iter().copied().collect();
+        let mut last_length: Vec<Option<usize>> = vec![None; c.pods.len()];
+        let mut errors: HashMap<usize, Unschedulable> = HashMap::new();
+        // A failed pod goes to the back with the queue length noted; meeting it again at the same length means a
+        // whole cycle passed without progress.
+        while let Some(&pod) = queue.front() {
+            if last_length[pod] == Some(queue.len()) {
+                break;
+            }
+            queue.pop_front();
+            match self.try_schedule(pod) {
+                Ok(()) => {
+                    errors.remove(&pod);
+                }
+                Err(reason) => {
+                    errors.insert(pod, reason);
+                    queue.push_back(pod);
+                    last_length[pod] = Some(queue.len());
+                }
+            }
+        }
+        self.into_plan(problem, &order, errors)
+    }
+
+    fn try_schedule(&mut self, pod: usize) -> Result<(), Unschedulable> {
+        let mut relaxation = Relaxation::default();
+        loop {
+            match self.add(pod, relaxation) {
+                Ok(()) => return Ok(()),
+                Err(reason) => {
+                    if !self.relax(&self.compiled.pods[pod], &mut relaxation) {
+                        return Err(reason);
+                    }
+                }
+            }
+        }
+    }
+
+    /// One step of `Preferences.Relax`, in upstream order. Pod (anti-)affinity preferences and ScheduleAnyway
+    /// spread constraints come between the node-affinity steps once topology is modelled.
+    fn relax(&self, pod: &PodData, relaxation: &mut Relaxation) -> bool {
+        if pod.required_terms.len().saturating_sub(relaxation.required_terms_dropped) > 1 {
+            relaxation.required_terms_dropped += 1;
+            return true;
+        }
+        if self.config.preference_policy == PreferencePolicy::Respect
+            && relaxation.preferred_terms_dropped < pod.preferred_terms.len()
+        {
+            relaxation.preferred_terms_dropped += 1;
+            return true;
+        }
+        if self.any_prefer_no_schedule_taint
+            && !relaxation.tolerate_prefer_no_schedule
+            && !pod.tolerations.contains(&Toleration::prefer_no_schedule())
+        {
+            relaxation.tolerate_prefer_no_schedule = true;
+            return true;
+        }
+        false
+    }
+
+    fn add(&mut self, pod: usize, relaxation: Relaxation) -> Result<(), Unschedulable> {
+        let c = self.compiled;
+        let data = &c.pods[pod];
+        let requirements = pod_requirements(c, self.config, data, relaxation);
+        let extra_toleration = relaxation.tolerate_prefer_no_schedule.then(Toleration::prefer_no_schedule);
+
+        // 1. Existing and in-flight nodes, initialised first.
+        for node in &mut self.nodes {
+            if taints::first_untolerated(&node.data.taints, &data.tolerations, extra_toleration.as_ref())
+                .is_some()
+                || !resources::fits(&data.requests, &node.remaining)
+                || node.data.requirements.compatible(&c.interner, &requirements, false).is_err()
+            {
+                continue;
+            }
+            resources::sub_assign(&mut node.remaining, &data.requests);
+            node.pods.push(pod);
+            return Ok(());
+        }
+
+        // 2. NodeClaims of this round, emptiest first.
+        for position in 0..self.claim_order.len() {
+            let claim_index = self.claim_order[position];
+            let claim = &self.claims[claim_index];
+            let template = &self.templates[claim.template];
+            let new_requests = resources::sum(&claim.requests, &data.requests);
+            if !resources::fits(&new_requests, &claim.headroom) {
+                continue;
+            }
+            if let Ok(admission) =
+                self.admit(template, claim, data, &requirements, extra_toleration.as_ref(), false)
+            {
+                self.commit(claim_index, pod, admission);
+                self.reorder_claim(position);
+                return Ok(());
+            }
+        }
+
+        // 3. A new NodeClaim from the first NodePool that takes the pod.
+        if self.templates.is_empty() {
+            return Err(Unschedulable::NoNodePools);
+        }
+        let best_effort = self.config.min_values_policy == MinValuesPolicy::BestEffort;
+        let mut rejections = Vec::new();
+        for (t, template) in self.templates.iter().enumerate() {
+            let rejection = |failed: Vec<Check>, message: String| PoolRejection {
+                node_pool: template.data.name.clone(),
+                failed,
+                message,
+            };
+            if template.remaining_nodes.is_some_and(|n| n <= 0) {
+                rejections.push(rejection(
+                    vec![Check::Limits],
+                    "node limits have been exhausted for nodepool".into(),
+                ));
+                continue;
+            }
+            let within_limits: Vec<u32> = template
+                .instance_types
+                .iter()
+                .copied()
+                .filter(|&it| {
+                    let capacity = &c.instance_types[it as usize].capacity;
+                    template
+                        .remaining
+                        .iter()
+                        .zip(capacity)
+                        .all(|(remaining, cap)| remaining.is_none_or(|r| *cap <= r))
+                })
+                .collect();
+            if within_limits.is_empty() {
+                rejections.push(rejection(
+                    vec![Check::Limits],
+                    "all available instance types exceed limits for nodepool".into(),
+                ));
+                continue;
+            }
+            let claim = Claim {
+                template: t,
+                requirements: template.data.requirements.clone(),
+                instance_types: within_limits,
+                requests: c.table.zero(),
+                pods: Vec::new(),
+                min_values_relaxed: false,
+                headroom: Vec::new(),
+            };
+            let excluded_by_limits = template.instance_types.len() - claim.instance_types.len();
+            match self.admit(template, &claim, data, &requirements, extra_toleration.as_ref(), best_effort) {
+                Ok(admission) => {
+                    let index = self.claims.len();
+                    let min_values_relaxed = admission.min_values_relaxed;
+                    self.claims.push(claim);
+                    self.commit(index, pod, admission);
+                    self.claims[index].min_values_relaxed = min_values_relaxed;
+                    // A new claim holds one pod, so it goes after every claim with one pod and before fuller ones.
+                    let position =
+                        self.claim_order.partition_point(|&other| self.claims[other].pods.len() <= 1);
+                    self.claim_order.insert(position, index);
+                    self.charge_limits(index);
+                    return Ok(());
+                }
+                Err((mut failed, mut message)) => {
+                    if excluded_by_limits > 0 && failed.contains(&Check::Resources) {
+                        failed.push(Check::Limits);
+                        message.push_str(&format!(
+                            " ({excluded_by_limits} of {} instance types were excluded because they would breach limits)",
+                            template.instance_types.len()
+                        ));
+                    }
+                    rejections.push(rejection(failed, message));
+                }
+            }
+        }
+        Err(Unschedulable::Rejected { node_pools: rejections })
+    }
+
+    /// `NodeClaim.CanAdd`: taints, requirements, then the instance types that still fit and can be bought.
+    fn admit(
+        &self,
+        template: &Template<'_>,
+        claim: &Claim,
+        pod: &PodData,
+        requirements: &Requirements,
+        extra_toleration: Option<&Toleration>,
+        relax_min_values: bool,
+    ) -> Result<Admission, (Vec<Check>, String)> {
+        let c = self.compiled;
+        if let Some(taint) =
+            taints::first_untolerated(&template.data.taints, &pod.tolerations, extra_toleration)
+        {
+            return Err((vec![Check::Taints], format!("did not tolerate taint {taint}")));
+        }
+        if let Err(conflict) = claim.requirements.compatible(&c.interner, requirements, true) {
+            return Err((
+                vec![Check::Requirements],
+                format!(
+                    "incompatible requirements, {}",
+                    claim.requirements.explain(&c.interner, requirements, conflict)
+                ),
+            ));
+        }
+        let mut merged = None;
+        if !requirements.is_empty() {
+            let mut candidate = claim.requirements.clone();
+            candidate.add_all(&c.interner, requirements);
+            if candidate != claim.requirements {
+                merged = Some(candidate);
+            }
+        }
+        let new_requests = resources::sum(&claim.requests, &pod.requests);
+        let unchanged = merged.is_none();
+        let mut effective = merged.unwrap_or_else(|| claim.requirements.clone());
+        let outcome = self.filter_instance_types(
+            &claim.instance_types,
+            &mut effective,
+            &new_requests,
+            |it| template.group_of.get(&it).map(|&g| &template.groups[g].overhead),
+            relax_min_values,
+            !unchanged,
+        );
+        match outcome {
+            Ok((instance_types, min_values_relaxed)) => {
+                let changed = !unchanged || min_values_relaxed;
+                Ok(Admission {
+                    requirements: changed.then_some(effective),
+                    instance_types,
+                    min_values_relaxed,
+                })
+            }
+            Err(failure) => Err(self.describe_failure(template, &failure, &effective, &pod.requests)),
+        }
+    }
+
+    /// `filterInstanceTypesByRequirements`. When `check_requirements` is false the requirements are known to be
+    /// those the instance types were already filtered by, so only resources are checked.
+    fn filter_instance_types<'o>(
+        &self,
+        instance_types: &[u32],
+        requirements: &mut Requirements,
+        requests: &Res,
+        overhead_of: impl Fn(u32) -> Option<&'o Res>,
+        relax_min_values: bool,
+        check_requirements: bool,
+    ) -> Result<(Vec<u32>, bool), FilterFailure> {
+        let c = self.compiled;
+        let mut failure = FilterFailure::default();
+        let mut remaining = Vec::with_capacity(instance_types.len());
+        for &index in instance_types {
+            let Some(overhead) = overhead_of(index) else { continue };
+            let it = &c.instance_types[index as usize];
+            let fits = resources::fits_with(requests, overhead, &it.allocatable);
+            let (compatible, has_offering) = if check_requirements {
+                (
+                    it.requirements.intersects(&c.interner, requirements).is_ok(),
+                    self.has_offering(it, requirements),
+                )
+            } else {
+                (true, true)
+            };
+            failure.requirements_met |= compatible;
+            failure.fits |= fits;
+            failure.has_offering |= has_offering;
+            failure.requirements_and_fits |= compatible && fits && !has_offering;
+            failure.requirements_and_offering |= compatible && has_offering && !fits;
+            failure.fits_and_offering |= fits && has_offering && !compatible;
+            if compatible && fits && has_offering {
+                remaining.push(index);
+            }
+        }
+        let mut relaxed = false;
+        if requirements.has_min_values() && !remaining.is_empty() {
+            if let Err(unmet) = satisfies_min_values(c, &remaining, requirements) {
+                if relax_min_values {
+                    for (key, reachable) in &unmet {
+                        if let Some(requirement) = requirements.get_mut(*key) {
+                            requirement.min_values = Some(*reachable as u32);
+                        }
+                    }
+                    relaxed = true;
+                } else {
+                    let mut keys: Vec<String> =
+                        unmet.keys().map(|k| c.interner.key_name(*k).to_string()).collect();
+                    keys.sort();
+                    failure.min_values = Some(keys);
+                    return Err(failure);
+                }
+            }
+        }
+        if remaining.is_empty() {
+            return Err(failure);
+        }
+        Ok((remaining, relaxed))
+    }
+
+    /// True when an available offering's zone and capacity type are allowed by the requirements.
+    fn has_offering(&self, it: &InstanceTypeData, requirements: &Requirements) -> bool {
+        let c = self.compiled;
+        let zone = requirements.get(c.zone_key);
+        let capacity_type = requirements.get(c.capacity_type_key);
+        it.offerings.iter().any(|o| {
+            o.available
+                && zone.is_none_or(|r| r.has(&c.interner, o.zone))
+                && capacity_type.is_none_or(|r| r.has(&c.interner, o.capacity_type))
+        })
+    }
+
+    fn describe_failure(
+        &self,
+        template: &Template<'_>,
+        failure: &FilterFailure,
+        requirements: &Requirements,
+        pod_requests: &Res,
+    ) -> (Vec<Check>, String) {
+        let c = self.compiled;
+        let (checks, text): (Vec<Check>, String) = if let Some(keys) = &failure.min_values {
+            (
+                vec![Check::MinValues],
+                format!("minValues requirement is not met for label(s) {}", keys.join(", ")),
+            )
+        } else {
+            let f = failure;
+            let (checks, text) = match (f.requirements_met, f.fits, f.has_offering) {
+                (false, false, false) => (
+                    vec![Check::Requirements, Check::Resources, Check::Offering],
+                    "no instance type met the scheduling requirements or had enough resources or had a required offering",
+                ),
+                (false, false, true) => (
+                    vec![Check::Requirements, Check::Resources],
+                    "no instance type met the scheduling requirements or had enough resources",
+                ),
+                (false, true, false) => (
+                    vec![Check::Requirements, Check::Offering],
+                    "no instance type met the scheduling requirements or had a required offering",
+                ),
+                (true, false, false) => (
+                    vec![Check::Resources, Check::Offering],
+                    "no instance type had enough resources or had a required offering",
+                ),
+                (false, true, true) => (vec![Check::Requirements], "no instance type met all requirements"),
+                (true, false, true) => (vec![Check::Resources], "no instance type has enough resources"),
+                (true, true, false) => (vec![Check::Offering], "no instance type has the required offering"),
+                (true, true, true) if f.requirements_and_fits => (
+                    vec![Check::Offering],
+                    "no instance type which met the scheduling requirements and had enough resources, had a required offering",
+                ),
+                (true, true, true) if f.fits_and_offering => (
+                    vec![Check::Requirements],
+                    "no instance type which had enough resources and the required offering met the scheduling requirements",
+                ),
+                (true, true, true) if f.requirements_and_offering => (
+                    vec![Check::Resources],
+                    "no instance type which met the scheduling requirements and the required offering had the required resources",
+                ),
+                (true, true, true) => (
+                    vec![Check::Requirements, Check::Resources, Check::Offering],
+                    "no instance type met the requirements/resources/offering tuple",
+                ),
+            };
+            (checks, text.to_string())
+        };
+        // Resources are the pod's own requests plus the range of DaemonSet overhead over the instance types.
+        let mut low: Option<Res> = None;
+        let mut high: Option<Res> = None;
+        for group in &template.groups {
+            let total = resources::sum(pod_requests, &group.overhead);
+            match (&mut low, &mut high) {
+                (Some(l), Some(h)) => {
+                    for ((l, h), t) in l.iter_mut().zip(h.iter_mut()).zip(&total) {
+                        *l = (*l).min(*t);
+                        *h = (*h).max(*t);
+                    }
+                }
+                _ => {
+                    low = Some(total.clone());
+                    high = Some(total);
+                }
+            }
+        }
+        let resources_text = match (low, high) {
+            (Some(l), Some(h)) if l != h => {
+                format!("min={}, max={}", c.table.describe(&l), c.table.describe(&h))
+            }
+            (Some(l), _) => c.table.describe(&l),
+            _ => c.table.describe(pod_requests),
+        };
+        let mut message = format!(
+            "{text}, requirements={}, resources={resources_text}",
+            requirements.describe(&c.interner)
+        );
+        if !failure.fits && pod_requests[resources::CPU_INDEX] >= 1_000_000_000 {
+            message.push_str(" (CPU request >= 1 Million, m vs M typo?)");
+        }
+        (checks, message)
+    }
+
+    fn commit(&mut self, claim_index: usize, pod: usize, admission: Admission) {
+        let c = self.compiled;
+        let claim = &mut self.claims[claim_index];
+        claim.pods.push(pod);
+        resources::add_assign(&mut claim.requests, &c.pods[pod].requests);
+        if let Some(requirements) = admission.requirements {
+            claim.requirements = requirements;
+        }
+        let types_changed = admission.instance_types.len() != claim.instance_types.len();
+        claim.instance_types = admission.instance_types;
+        if types_changed || claim.headroom.is_empty() {
+            let template = &self.templates[claim.template];
+            let mut headroom = vec![i64::MIN; c.table.len()];
+            for &it in &claim.instance_types {
+                let mut room = c.instance_types[it as usize].allocatable.clone();
+                if let Some(&group) = template.group_of.get(&it) {
+                    resources::sub_assign(&mut room, &template.groups[group].overhead);
+                }
+                resources::max_assign(&mut headroom, &room);
+            }
+            claim.headroom = headroom;
+        }
+    }
+
+    /// Keeps `claim_order` sorted by (pod count, age) after the claim at `position` changed.
+    fn reorder_claim(&mut self, position: usize) {
+        let key = |claims: &[Claim], i: usize| (claims[i].pods.len(), i);
+        let mut p = position;
+        while p + 1 < self.claim_order.len()
+            && key(&self.claims, self.claim_order[p + 1]) < key(&self.claims, self.claim_order[p])
+        {
+            self.claim_order.swap(p, p + 1);
+            p += 1;
+        }
+    }
+
+    /// Pessimistic limit accounting: a new claim may become its largest option, and it is one node.
+    fn charge_limits(&mut self, claim_index: usize) {
+        let c = self.compiled;
+        let claim = &self.claims[claim_index];
+        let mut largest = c.table.zero();
+        for &it in &claim.instance_types {
+            resources::max_assign(&mut largest, &c.instance_types[it as usize].capacity);
+        }
+        let template = &mut self.templates[claim.template];
+        for (remaining, amount) in template.remaining.iter_mut().zip(&largest) {
+            if let Some(r) = remaining {
+                *r -= amount;
+            }
+        }
+        if let Some(nodes) = &mut template.remaining_nodes {
+            *nodes -= 1;
+        }
+    }
+
+    fn into_plan(
+        self,
+        problem: &Problem,
+        order: &[usize],
+        mut errors: HashMap<usize, Unschedulable>,
+    ) -> Plan {
+        let c = self.compiled;
+        let pod_ref = |data_index: usize| {
+            let pod = &problem.pods[c.pods[data_index].index];
+            PodRef { namespace: pod.namespace.clone(), name: pod.name.clone() }
+        };
+        let existing_nodes = self
+            .nodes
+            .iter()
+            .filter(|n| !n.pods.is_empty())
+            .map(|n| ExistingNodePlacement {
+                node: n.data.name.clone(),
+                pods: n.pods.iter().map(|&p| pod_ref(p)).collect(),
+            })
+            .collect();
+        let mut new_node_claims = Vec::new();
+        for claim in &self.claims {
+            match self.finalize(claim) {
+                Ok(mut node_claim) => {
+                    node_claim.pods = claim.pods.iter().map(|&p| pod_ref(p)).collect();
+                    new_node_claims.push(node_claim);
+                }
+                Err(message) => {
+                    let rejection = PoolRejection {
+                        node_pool: self.templates[claim.template].data.name.clone(),
+                        failed: vec![Check::MinValues],
+                        message,
+                    };
+                    for &pod in &claim.pods {
+                        errors.insert(pod, Unschedulable::Rejected { node_pools: vec![rejection.clone()] });
+                    }
+                }
+            }
+        }
+        let mut unschedulable = Vec::new();
+        for (index, field, message) in &c.invalid_pods {
+            let pod = &problem.pods[*index];
+            unschedulable.push(UnschedulablePod {
+                pod: PodRef { namespace: pod.namespace.clone(), name: pod.name.clone() },
+                reason: Unschedulable::InvalidPod { field: field.clone(), message: message.clone() },
+            });
+        }
+        unschedulable.sort_by(|a, b| a.pod.cmp(&b.pod));
+        for &pod in order {
+            if let Some(reason) = errors.remove(&pod) {
+                unschedulable.push(UnschedulablePod { pod: pod_ref(pod), reason });
+            }
+        }
+        Plan { existing_nodes, new_node_claims, unschedulable, input_errors: self.input_errors }
+    }
+
+    /// `FinalizeScheduling` and `TruncateInstanceTypes`: drop the placeholder hostname, add the smallest DaemonSet
+    /// overhead among the remaining options, keep the cheapest options, and pin the capacity types they offer.
+    fn finalize(&self, claim: &Claim) -> Result<NewNodeClaim, String> {
+        let c = self.compiled;
+        let template = &self.templates[claim.template];
+        // Hostname placeholders only exist for hostname topologies, which NodeClaims never carry into a launch.
+        let mut requirements = claim.requirements.clone();
+        requirements.remove(c.hostname_key);
+
+        let mut requests = claim.requests.clone();
+        let mut smallest_overhead: Option<Res> = None;
+        let mut seen_groups: Vec<usize> =
+            claim.instance_types.iter().filter_map(|it| template.group_of.get(it).copied()).collect();
+        seen_groups.sort_unstable();
+        seen_groups.dedup();
+        for group in seen_groups {
+            let overhead = &template.groups[group].overhead;
+            smallest_overhead = Some(match smallest_overhead {
+                None => overhead.clone(),
+                Some(current) => current.iter().zip(overhead).map(|(a, b)| (*a).min(*b)).collect(),
+            });
+        }
+        if let Some(overhead) = &smallest_overhead {
+            resources::add_assign(&mut requests, overhead);
+        }
+
+        let mut options: Vec<(u32, f64)> = claim
+            .instance_types
+            .iter()
+            .map(|&it| (it, self.cheapest_price(&c.instance_types[it as usize], &requirements)))
+            .collect();
+        options.sort_by(|a, b| {
+            a.1.total_cmp(&b.1)
+                .then_with(|| c.instance_types[a.0 as usize].name.cmp(&c.instance_types[b.0 as usize].name))
+        });
+        options.truncate(self.config.max_instance_types);
+        if requirements.has_min_values() && self.config.min_values_policy == MinValuesPolicy::Strict {
+            let kept: Vec<u32> = options.iter().map(|o| o.0).collect();
+            if let Err(unmet) = satisfies_min_values(c, &kept, &requirements) {
+                let mut keys: Vec<&str> = unmet.keys().map(|k| c.interner.key_name(*k)).collect();
+                keys.sort_unstable();
+                return Err(format!(
+                    "the cheapest {} instance types no longer meet minValues for label(s) {}",
+                    self.config.max_instance_types,
+                    keys.join(", ")
+                ));
+            }
+        }
+
+        let mut capacity_types: Vec<&str> = Vec::new();
+        for (it, _) in &options {
+            for offering in self.compatible_offerings(&c.instance_types[*it as usize], &requirements) {
+                capacity_types.push(c.interner.value_name(offering.capacity_type));
+            }
+        }
+        capacity_types.sort_unstable();
+        capacity_types.dedup();
+
+        let mut selectors: Vec<NodeSelectorRequirement> = Vec::new();
+        let mut labels_out = template.data.labels.clone();
+        for (key, requirement) in requirements.iter() {
+            let name = c.interner.key_name(key);
+            if labels::is_simulation_only(name) || key == c.instance_type_key || key == c.capacity_type_key {
+                continue;
+            }
+            // A key the instance types define gets its value from the launched type, not from the requirement.
+            let defined_by_types =
+                options.iter().any(|(it, _)| c.instance_types[*it as usize].requirements.get(key).is_some());
+            if !labels::is_label_resolved_by_provider(name)
+                && !defined_by_types
+                && !labels_out.contains_key(name)
+                && let Some(value) = requirement.any_value(&c.interner)
+            {
+                labels_out.insert(name.to_string(), value);
+            }
+            push_selectors(&mut selectors, name, requirement, c);
+        }
+        let instance_type_min = requirements.get(c.instance_type_key).and_then(|r| r.min_values);
+        selectors.push(NodeSelectorRequirement {
+            key: labels::INSTANCE_TYPE.to_string(),
+            operator: "In".to_string(),
+            values: {
+                let mut names: Vec<String> =
+                    options.iter().map(|(it, _)| c.instance_types[*it as usize].name.clone()).collect();
+                names.sort();
+                names
+            },
+            min_values: instance_type_min,
+        });
+        if !capacity_types.is_empty() {
+            let existing_min = requirements.get(c.capacity_type_key).and_then(|r| r.min_values);
+            selectors.push(NodeSelectorRequirement {
+                key: labels::CAPACITY_TYPE.to_string(),
+                operator: "In".to_string(),
+                values: capacity_types.iter().map(|s| s.to_string()).collect(),
+                min_values: existing_min,
+            });
+        }
+        selectors.sort_by(|a, b| a.key.cmp(&b.key).then_with(|| a.operator.cmp(&b.operator)));
+
+        let requests_out = (0..c.table.len())
+            .filter(|&i| requests[i] != 0)
+            .map(|i| (c.table.name(i).to_string(), resources::format_amount(c.table.name(i), requests[i])))
+            .collect();
+        Ok(NewNodeClaim {
+            node_pool: template.data.name.clone(),
+            labels: labels_out,
+            taints: template.data.model_taints.clone(),
+            startup_taints: template.data.model_startup_taints.clone(),
+            requirements: selectors,
+            instance_type_options: options
+                .iter()
+                .map(|(it, price)| InstanceTypeOption {
+                    name: c.instance_types[*it as usize].name.clone(),
+                    price: *price,
+                })
+                .collect(),
+            pods: Vec::new(),
+            requests: requests_out,
+            min_values_relaxed: claim.min_values_relaxed,
+        })
+    }
+
+    fn compatible_offerings<'i>(
+        &'i self,
+        it: &'i InstanceTypeData,
+        requirements: &'i Requirements,
+    ) -> impl Iterator<Item = &'i crate::compile::OfferingData> + 'i {
+        let c = self.compiled;
+        let zone = requirements.get(c.zone_key);
+        let capacity_type = requirements.get(c.capacity_type_key);
+        let interner = &c.interner;
+        it.offerings.iter().filter(move |o| {
+            o.available
+                && zone.is_none_or(|r| r.has(interner, o.zone))
+                && capacity_type.is_none_or(|r| r.has(interner, o.capacity_type))
+        })
+    }
+
+    fn cheapest_price(&self, it: &InstanceTypeData, requirements: &Requirements) -> f64 {
+        self.compatible_offerings(it, requirements)
+            .map(|o| o.price)
+            .min_by(f64::total_cmp)
+            .unwrap_or(f64::MAX)
+    }
+}
+
+fn push_selectors(
+    out: &mut Vec<NodeSelectorRequirement>,
+    key: &str,
+    requirement: &Requirement,
+    c: &Compiled,
+) {
+    for (operator, values) in requirement.to_selector(&c.interner) {
+        out.push(NodeSelectorRequirement {
+            key: key.to_string(),
+            operator: operator.to_string(),
+            values,
+            min_values: requirement.min_values,
+        });
+    }
+}
+
+/// The order pods are tried in: CPU then memory descending, then older first, then UID.
+fn queue_order(problem: &Problem, a: &PodData, b: &PodData) -> std::cmp::Ordering {
+    let (pa, pb) = (&problem.pods[a.index], &problem.pods[b.index]);
+    let uid = |p: &crate::model::Pod| {
+        if p.uid.is_empty() { format!("{}/{}", p.namespace, p.name) } else { p.uid.clone() }
+    };
+    b.requests[resources::CPU_INDEX]
+        .cmp(&a.requests[resources::CPU_INDEX])
+        .then_with(|| b.requests[resources::MEMORY_INDEX].cmp(&a.requests[resources::MEMORY_INDEX]))
+        .then_with(|| pa.creation_timestamp.cmp(&pb.creation_timestamp))
+        .then_with(|| uid(pa).cmp(&uid(pb)))
+        .then_with(|| (&pa.namespace, &pa.name).cmp(&(&pb.namespace, &pb.name)))
+}
+
+/// The pod's requirements for one attempt: node selector, the current required term, and (under Respect) the
+/// heaviest preferred term not yet dropped.
+fn pod_requirements(
+    c: &Compiled,
+    config: &SolverConfig,
+    pod: &PodData,
+    relaxation: Relaxation,
+) -> Requirements {
+    let mut requirements = pod.node_selector.clone();
+    if config.preference_policy == PreferencePolicy::Respect
+        && let Some(term) = pod.preferred_terms.get(relaxation.preferred_terms_dropped)
+    {
+        requirements.add_all(&c.interner, term);
+    }
+    if let Some(term) = pod.required_terms.get(relaxation.required_terms_dropped) {
+        requirements.add_all(&c.interner, term);
+    }
+    requirements
+}
+
+/// Node selector plus one required term, without preferences.
+fn strict_requirements(c: &Compiled, pod: &PodData, term: usize) -> Requirements {
+    let mut requirements = pod.node_selector.clone();
+    if let Some(term) = pod.required_terms.get(term) {
+        requirements.add_all(&c.interner, term);
+    }
+    requirements
+}
+
+/// `InstanceTypes.SatisfiesMinValues`: per key with minValues, the distinct values the instance types span.
+/// Returns the reachable count of every key that falls short.
+fn satisfies_min_values(
+    c: &Compiled,
+    instance_types: &[u32],
+    requirements: &Requirements,
+) -> Result<(), BTreeMap<crate::requirements::KeyId, usize>> {
+    let mut unmet = BTreeMap::new();
+    for (key, requirement) in requirements.iter() {
+        let Some(min) = requirement.min_values else { continue };
+        let mut values: Vec<ValueId> = Vec::new();
+        for &it in instance_types {
+            if let Some(r) = c.instance_types[it as usize].requirements.get(key) {
+                values.extend_from_slice(r.values());
+            }
+        }
+        values.sort_unstable();
+        values.dedup();
+        if values.len() < min as usize {
+            unmet.insert(key, values.len());
+        }
+    }
+    if unmet.is_empty() { Ok(()) } else { Err(unmet) }
+}
