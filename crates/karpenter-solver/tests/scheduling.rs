@@ -1011,3 +1011,277 @@ fn no_node_pools_at_all() {
     "#]],
     );
 }
+
+// ---- More of upstream's suite ----
+
+#[test]
+fn the_last_required_term_is_never_relaxed() {
+    check(
+        &with_types(
+            "pool default
+pod impossible cpu=1
+  require topology.kubernetes.io/zone In c
+  or topology.kubernetes.io/zone In d",
+        ),
+        expect![[r#"
+            unschedulable default/impossible: nodepool default [requirements,offering]: no instance type met the scheduling requirements or had a required offering, requirements=karpenter.sh/initialized In [true], karpenter.sh/nodepool In [default], karpenter.sh/registered In [true], topology.kubernetes.io/zone In [d], resources=cpu=1 pods=1
+        "#]],
+    );
+}
+
+#[test]
+fn several_required_terms_are_relaxed_in_turn() {
+    check(
+        &with_types(
+            "pool default
+pod third-term cpu=1
+  require topology.kubernetes.io/zone In c
+  or kubernetes.io/arch In arm64
+  or topology.kubernetes.io/zone In a",
+        ),
+        expect![[r#"
+            nodeclaim 0 pool=default: third-term
+              options: small($0.1) medium($0.2) large($0.4)
+              requests: cpu=1 pods=1
+              require karpenter.sh/capacity-type In on-demand
+              require karpenter.sh/nodepool In default
+              require topology.kubernetes.io/zone In a
+              label karpenter.sh/nodepool=default
+        "#]],
+    );
+}
+
+#[test]
+fn lighter_preferences_are_kept_when_heavier_ones_fail() {
+    check(
+        &with_types(
+            "pool default
+pod web cpu=1
+  prefer 100 topology.kubernetes.io/zone In c
+  prefer 50 kubernetes.io/arch In arm64
+  prefer 1 topology.kubernetes.io/zone In b",
+        ),
+        expect![[r#"
+            nodeclaim 0 pool=default: web
+              options: small($0.1) medium($0.2) large($0.4)
+              requests: cpu=1 pods=1
+              require karpenter.sh/capacity-type In on-demand
+              require karpenter.sh/nodepool In default
+              require topology.kubernetes.io/zone In b
+              label karpenter.sh/nodepool=default
+        "#]],
+    );
+}
+
+#[test]
+fn a_preference_conflicting_with_a_requirement_is_dropped() {
+    check(
+        &with_types(
+            "pool default
+pod web cpu=1
+  require topology.kubernetes.io/zone In a
+  prefer 10 topology.kubernetes.io/zone In b",
+        ),
+        expect![[r#"
+            nodeclaim 0 pool=default: web
+              options: small($0.1) medium($0.2) large($0.4)
+              requests: cpu=1 pods=1
+              require karpenter.sh/capacity-type In on-demand
+              require karpenter.sh/nodepool In default
+              require topology.kubernetes.io/zone In a
+              label karpenter.sh/nodepool=default
+        "#]],
+    );
+}
+
+#[test]
+fn gte_and_lte_on_pods() {
+    // The provider registers example.com/generation as well-known, as the AWS provider does for its labels.
+    check(
+        "config wellKnown=example.com/generation
+pool default
+type gen3 cpu=4 memory=8Gi pods=10 price=0.1
+  req example.com/generation In 3
+type gen5 cpu=4 memory=8Gi pods=10 price=0.2
+  req example.com/generation In 5
+pod new cpu=1
+  require example.com/generation Gte 4
+pod old cpu=1
+  require example.com/generation Lte 3",
+        expect![[r#"
+            nodeclaim 0 pool=default: new
+              options: gen5($0.2)
+              requests: cpu=1 pods=1
+              require example.com/generation Gte 4
+              require karpenter.sh/capacity-type In on-demand
+              require karpenter.sh/nodepool In default
+              label karpenter.sh/nodepool=default
+            nodeclaim 1 pool=default: old
+              options: gen3($0.1)
+              requests: cpu=1 pods=1
+              require example.com/generation Lte 3
+              require karpenter.sh/capacity-type In on-demand
+              require karpenter.sh/nodepool In default
+              label karpenter.sh/nodepool=default
+        "#]],
+    );
+}
+
+#[test]
+fn exists_needs_a_defined_key_and_does_not_exist_forbids_one() {
+    check(
+        &with_types(
+            "pool default
+  label example.com/team=ml
+pod exists-undefined cpu=1
+  require example.com/undefined Exists
+pod does-not-exist-defined cpu=1
+  require example.com/team DoesNotExist
+pod exists-defined cpu=1
+  require example.com/team Exists",
+        ),
+        expect![[r#"
+            nodeclaim 0 pool=default: exists-defined
+              options: small($0.1) medium($0.2) large($0.4)
+              requests: cpu=1 pods=1
+              require example.com/team In ml
+              require karpenter.sh/capacity-type In on-demand
+              require karpenter.sh/nodepool In default
+              label example.com/team=ml
+              label karpenter.sh/nodepool=default
+            unschedulable default/does-not-exist-defined: nodepool default [requirements]: incompatible requirements, key example.com/team, DoesNotExist not in In [ml]
+            unschedulable default/exists-undefined: nodepool default [requirements]: incompatible requirements, label "example.com/undefined" does not have known values
+        "#]],
+    );
+}
+
+#[test]
+fn pods_with_conflicting_selectors_go_to_different_claims() {
+    check(
+        &with_types(
+            "pool default
+pod in-a x2 cpu=1
+  select topology.kubernetes.io/zone=a
+pod in-b x2 cpu=1
+  select topology.kubernetes.io/zone=b",
+        ),
+        expect![[r#"
+            nodeclaim 0 pool=default: in-a-0 in-a-1
+              options: small($0.1) medium($0.2) large($0.4)
+              requests: cpu=2 pods=2
+              require karpenter.sh/capacity-type In on-demand
+              require karpenter.sh/nodepool In default
+              require topology.kubernetes.io/zone In a
+              label karpenter.sh/nodepool=default
+            nodeclaim 1 pool=default: in-b-0 in-b-1
+              options: small($0.1) medium($0.2) large($0.4)
+              requests: cpu=2 pods=2
+              require karpenter.sh/capacity-type In on-demand
+              require karpenter.sh/nodepool In default
+              require topology.kubernetes.io/zone In b
+              label karpenter.sh/nodepool=default
+        "#]],
+    );
+}
+
+#[test]
+fn small_and_large_pods_pack_together() {
+    check(
+        &with_types("pool default\npod large x2 cpu=3500m\npod small x6 cpu=500m"),
+        expect![[r#"
+        nodeclaim 0 pool=default: large-0 large-1 small-0 small-1
+          options: large($0.4)
+          requests: cpu=8 pods=4
+          require karpenter.sh/capacity-type In on-demand
+          require karpenter.sh/nodepool In default
+          label karpenter.sh/nodepool=default
+        nodeclaim 1 pool=default: small-2 small-3 small-4 small-5
+          options: small($0.1) medium($0.2) large($0.4)
+          requests: cpu=2 pods=4
+          require karpenter.sh/capacity-type In on-demand
+          require karpenter.sh/nodepool In default
+          label karpenter.sh/nodepool=default
+    "#]],
+    );
+}
+
+#[test]
+fn zero_quantity_requests_are_fine() {
+    check(
+        &with_types("pool default\npod zero cpu=0 memory=0"),
+        expect![[r#"
+        nodeclaim 0 pool=default: zero
+          options: small($0.1) medium($0.2) large($0.4)
+          requests: pods=1
+          require karpenter.sh/capacity-type In on-demand
+          require karpenter.sh/nodepool In default
+          label karpenter.sh/nodepool=default
+    "#]],
+    );
+}
+
+#[test]
+fn daemons_selecting_karpenter_simulation_labels_count_on_new_nodes() {
+    check(
+        &with_types(
+            "pool default
+daemonset after-init cpu=1
+  require karpenter.sh/initialized In true
+pod web cpu=1500m",
+        ),
+        expect![[r#"
+            nodeclaim 0 pool=default: web
+              options: medium($0.2) large($0.4)
+              requests: cpu=2500m pods=2
+              require karpenter.sh/capacity-type In on-demand
+              require karpenter.sh/nodepool In default
+              label karpenter.sh/nodepool=default
+        "#]],
+    );
+}
+
+#[test]
+fn in_flight_nodes_are_used_before_launching_more() {
+    check(
+        &with_types(
+            "pool default
+node in-flight pool=default cpu=4 memory=8Gi pods=20 uninitialized
+  label topology.kubernetes.io/zone=a
+pod first cpu=2
+pod second cpu=1
+  select topology.kubernetes.io/zone=a
+pod third cpu=2",
+        ),
+        expect![[r#"
+            existing in-flight: first third
+            nodeclaim 0 pool=default: second
+              options: small($0.1) medium($0.2) large($0.4)
+              requests: cpu=1 pods=1
+              require karpenter.sh/capacity-type In on-demand
+              require karpenter.sh/nodepool In default
+              require topology.kubernetes.io/zone In a
+              label karpenter.sh/nodepool=default
+        "#]],
+    );
+}
+
+#[test]
+fn a_heavier_pool_at_its_limit_falls_back_to_the_next() {
+    check(
+        &with_types("pool reserved weight=100\n  limits cpu=4\npool overflow\npod web x3 cpu=3"),
+        expect![[r#"
+            nodeclaim 0 pool=reserved: web-0
+              options: medium($0.2)
+              requests: cpu=3 pods=1
+              require karpenter.sh/capacity-type In on-demand
+              require karpenter.sh/nodepool In reserved
+              label karpenter.sh/nodepool=reserved
+            nodeclaim 1 pool=overflow: web-1 web-2
+              options: large($0.4)
+              requests: cpu=6 pods=2
+              require karpenter.sh/capacity-type In on-demand
+              require karpenter.sh/nodepool In overflow
+              label karpenter.sh/nodepool=overflow
+        "#]],
+    );
+}
