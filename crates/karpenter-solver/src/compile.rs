@@ -326,12 +326,7 @@ fn compile_pod(
 /// Pods may not select labels Karpenter cannot promise before launch: the hostname and the `karpenter.sh` domain
 /// (other than its well-known labels).
 fn check_pod_key(key: &str) -> Result<(), String> {
-    let key = labels::normalize(key);
-    if labels::WELL_KNOWN.contains(&key) {
-        return Ok(());
-    }
-    let domain = key.split_once('/').map_or("", |(d, _)| d);
-    if key == labels::HOSTNAME || domain == "karpenter.sh" || domain.ends_with(".karpenter.sh") {
+    if labels::is_restricted(key) {
         return Err(format!(
             "label {key} is restricted: Karpenter cannot provision a node that satisfies it in advance"
         ));
@@ -474,14 +469,8 @@ fn compile_template(
     let mut requirements = Requirements::default();
     for (i, requirement) in pool.requirements.iter().enumerate() {
         let field = format!("spec.template.spec.requirements[{i}]");
-        let key = labels::normalize(&requirement.key);
-        if key == labels::HOSTNAME
-            || (!labels::WELL_KNOWN.contains(&key)
-                && key
-                    .split_once('/')
-                    .is_some_and(|(d, _)| d == "karpenter.sh" || d.ends_with(".karpenter.sh")))
-        {
-            return Err((format!("{field}.key"), format!("label {key} is restricted")));
+        if labels::is_restricted(&requirement.key) {
+            return Err((format!("{field}.key"), format!("label {} is restricted", requirement.key)));
         }
         let built = build_requirement(interner, requirement, &field)?;
         let key = interner.key(&requirement.key);

@@ -54,14 +54,20 @@ pub(crate) fn is_simulation_only(key: &str) -> bool {
     key == REGISTERED || key == INITIALIZED
 }
 
-/// Keys that never become NodeClaim labels: well-known, restricted (`karpenter.sh` domain, hostname) and
-/// simulation-only keys.
-pub(crate) fn is_label_resolved_by_provider(key: &str) -> bool {
-    if WELL_KNOWN.contains(&key) || key == HOSTNAME || is_simulation_only(key) {
-        return true;
+/// Keys Karpenter reserves (`IsRestrictedLabel`): the hostname, and the `karpenter.sh` domain and its subdomains
+/// except the well-known labels.
+pub fn is_restricted(key: &str) -> bool {
+    let key = normalize(key);
+    if WELL_KNOWN.contains(&key) {
+        return false;
     }
     let domain = key.split_once('/').map_or("", |(domain, _)| domain);
-    domain == "karpenter.sh" || domain.ends_with(".karpenter.sh")
+    key == HOSTNAME || domain == "karpenter.sh" || domain.ends_with(".karpenter.sh")
+}
+
+/// Keys that never become NodeClaim labels: well-known, restricted and simulation-only keys.
+pub(crate) fn is_label_resolved_by_provider(key: &str) -> bool {
+    WELL_KNOWN.contains(&key) || is_simulation_only(key) || is_restricted(key)
 }
 
 #[cfg(test)]
@@ -73,6 +79,16 @@ mod tests {
         assert_eq!(normalize("beta.kubernetes.io/arch"), ARCH);
         assert_eq!(normalize("failure-domain.beta.kubernetes.io/zone"), ZONE);
         assert_eq!(normalize("example.com/team"), "example.com/team");
+    }
+
+    #[test]
+    fn restricted_keys_follow_upstream() {
+        assert!(is_restricted(HOSTNAME));
+        assert!(is_restricted("karpenter.sh/custom"));
+        assert!(is_restricted("team.karpenter.sh/custom"));
+        assert!(!is_restricted(CAPACITY_TYPE), "well-known keys of the domain are allowed");
+        assert!(!is_restricted("karpenter.k8s.aws/instance-family"));
+        assert!(!is_restricted("example.com/team"));
     }
 
     #[test]

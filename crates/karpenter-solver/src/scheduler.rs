@@ -551,14 +551,7 @@ impl<'a> Scheduler<'a> {
 
     /// True when an available offering's zone and capacity type are allowed by the requirements.
     fn has_offering(&self, it: &InstanceTypeData, requirements: &Requirements) -> bool {
-        let c = self.compiled;
-        let zone = requirements.get(c.zone_key);
-        let capacity_type = requirements.get(c.capacity_type_key);
-        it.offerings.iter().any(|o| {
-            o.available
-                && zone.is_none_or(|r| r.has(&c.interner, o.zone))
-                && capacity_type.is_none_or(|r| r.has(&c.interner, o.capacity_type))
-        })
+        self.compatible_offerings(it, requirements).next().is_some()
     }
 
     fn describe_failure(
