@@ -62,6 +62,7 @@ pub fn synthetic_instance_types(count: usize) -> Vec<InstanceType> {
                 capacity_type: capacity_type.to_string(),
                 price,
                 available: true,
+                ..Offering::default()
             };
             let offerings = vec![
                 offering("test-zone-1", "spot"),

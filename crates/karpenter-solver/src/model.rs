@@ -316,4 +316,10 @@ pub struct Offering {
     /// False when the provider knows it cannot be launched now (e.g. insufficient capacity).
     #[serde(default = "default_true")]
     pub available: bool,
+    /// Capacity reservation id, for `reserved` offerings.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reservation_id: Option<String>,
+    /// Instances still free in the reservation, for `reserved` offerings.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reservation_capacity: Option<u32>,
 }

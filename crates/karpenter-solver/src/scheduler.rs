@@ -525,23 +525,23 @@ impl<'a> Scheduler<'a> {
             }
         }
         let mut relaxed = false;
-        if requirements.has_min_values() && !remaining.is_empty() {
-            if let Err(unmet) = satisfies_min_values(c, &remaining, requirements) {
-                if relax_min_values {
-                    for (key, reachable) in &unmet {
-                        if let Some(requirement) = requirements.get_mut(*key) {
-                            requirement.min_values = Some(*reachable as u32);
-                        }
-                    }
-                    relaxed = true;
-                } else {
-                    let mut keys: Vec<String> =
-                        unmet.keys().map(|k| c.interner.key_name(*k).to_string()).collect();
-                    keys.sort();
-                    failure.min_values = Some(keys);
-                    return Err(failure);
+        if requirements.has_min_values()
+            && !remaining.is_empty()
+            && let Err(unmet) = satisfies_min_values(c, &remaining, requirements)
+        {
+            if !relax_min_values {
+                let mut keys: Vec<String> =
+                    unmet.keys().map(|k| c.interner.key_name(*k).to_string()).collect();
+                keys.sort();
+                failure.min_values = Some(keys);
+                return Err(failure);
+            }
+            for (key, reachable) in &unmet {
+                if let Some(requirement) = requirements.get_mut(*key) {
+                    requirement.min_values = Some(*reachable as u32);
                 }
             }
+            relaxed = true;
         }
         if remaining.is_empty() {
             return Err(failure);

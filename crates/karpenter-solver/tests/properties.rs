@@ -199,6 +199,7 @@ fn build(pods: &[GenPod], types: &[GenType], pools: &[GenPool], nodes: &[GenNode
                     capacity_type: "on-demand".into(),
                     price: f64::from(t.price_cents) / 100.0,
                     available: true,
+                    ..Offering::default()
                 })
                 .collect(),
             overhead: Overhead::default(),
