@@ -1,7 +1,7 @@
 //! Project automation, run as `cargo xtask <command>`.
 //!
-//! - `ci`: exactly what `.ci/run` runs: format check, clippy with warnings denied, the layering check, every test
-//!   (doc tests included), and `cargo deny check` when cargo-deny is installed.
+//! - `ci`: exactly what `.ci/run` runs: format check, clippy with warnings denied, the layering check,
+//!   `cargo deny check` when cargo-deny is installed, and every test (doc tests included).
 //! - `layers`: only the layering check of `docs/ARCHITECTURE.md`.
 
 use std::path::{Path, PathBuf};
@@ -46,13 +46,13 @@ fn ci() -> Result<()> {
     cargo(&root, &["fmt", "--all", "--", "--check"]).context("formatting differs: run `cargo fmt --all`")?;
     cargo(&root, &["clippy", "--workspace", "--all-targets", "--locked", "--", "-D", "warnings"])?;
     say(&layers::check(&root)?);
-    cargo(&root, &["test", "--workspace", "--locked"])?;
     if Command::new("cargo").args(["deny", "--version"]).output().is_ok_and(|o| o.status.success()) {
         cargo(&root, &["deny", "check"])?;
     } else {
         say("cargo-deny is not installed; skipping `cargo deny check`");
     }
-    Ok(())
+    // Tests run last so that their summary closes the log.
+    cargo(&root, &["test", "--workspace", "--locked"])
 }
 
 fn cargo(root: &Path, args: &[&str]) -> Result<()> {
