@@ -140,6 +140,7 @@ pub fn generic_pods(rand: &mut GoRand, count: usize) -> Vec<Pod> {
                     name: "app".to_string(),
                     requests: BTreeMap::from([("cpu".to_string(), cpu), ("memory".to_string(), memory)]),
                     restart_policy: None,
+                    ports: Vec::new(),
                 }],
                 ..Pod::default()
             }

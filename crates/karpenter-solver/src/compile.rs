@@ -11,6 +11,7 @@ use crate::SolverConfig;
 use crate::labels;
 use crate::model::{self, ExistingNode, NodePool, NodeSelectorRequirement, Pod, Problem};
 use crate::plan::InputError;
+use crate::podterms::{self, HostPort, Kind, Term};
 use crate::requirements::{Interner, KeyId, Requirement, RequirementError, Requirements, Shape, ValueId};
 use crate::resources::{self, PODS_INDEX, Res, ResourceTable};
 use crate::taints::{Taint, Toleration};
@@ -26,6 +27,32 @@ pub(crate) struct PodData {
     pub(crate) required_terms: Vec<Requirements>,
     /// Preferred node-affinity terms, heaviest first (stable for equal weights).
     pub(crate) preferred_terms: Vec<Requirements>,
+    pub(crate) tolerations: Vec<Toleration>,
+    pub(crate) namespace: String,
+    pub(crate) labels: BTreeMap<String, String>,
+    /// Topology spread constraints, in the pod's order.
+    pub(crate) spread: Vec<Term>,
+    pub(crate) affinity_required: Vec<Term>,
+    /// Preferred pod-affinity terms, heaviest first.
+    pub(crate) affinity_preferred: Vec<Term>,
+    pub(crate) anti_required: Vec<Term>,
+    /// Preferred pod-anti-affinity terms, heaviest first.
+    pub(crate) anti_preferred: Vec<Term>,
+    pub(crate) host_ports: Vec<HostPort>,
+    /// ORed alternatives the pod's volumes allow; empty when its volumes do not constrain it.
+    pub(crate) volume_alternatives: Vec<Requirements>,
+    /// The pod asks for Dynamic Resource Allocation claims.
+    pub(crate) uses_dra: bool,
+}
+
+/// A pod already running on a node, as topology sees it.
+#[derive(Debug, Clone)]
+pub(crate) struct BoundPod {
+    pub(crate) namespace: String,
+    pub(crate) labels: BTreeMap<String, String>,
+    /// Required anti-affinity terms: they keep matching pods out of this pod's domains.
+    pub(crate) anti_required: Vec<Term>,
+    pub(crate) host_ports: Vec<HostPort>,
     pub(crate) tolerations: Vec<Toleration>,
 }
 
@@ -76,6 +103,7 @@ pub(crate) struct NodeData {
     pub(crate) running_daemon_requests: Res,
     pub(crate) capacity: Res,
     pub(crate) node_pool: Option<String>,
+    pub(crate) pods: Vec<BoundPod>,
 }
 
 /// The whole problem, checked.
@@ -106,7 +134,7 @@ pub(crate) fn compile(problem: &Problem, config: &SolverConfig) -> Compiled {
     let mut pods = Vec::with_capacity(problem.pods.len());
     let mut invalid_pods = Vec::new();
     for (index, pod) in problem.pods.iter().enumerate() {
-        match compile_pod(&mut interner, &table, pod, index, true) {
+        match compile_pod(&mut interner, &table, problem, pod, index, true) {
             Ok(data) => pods.push(data),
             Err((field, message)) => invalid_pods.push((index, field, message)),
         }
@@ -114,7 +142,7 @@ pub(crate) fn compile(problem: &Problem, config: &SolverConfig) -> Compiled {
 
     let mut daemons = Vec::new();
     for (index, pod) in problem.daemon_set_pods.iter().enumerate() {
-        match compile_pod(&mut interner, &table, pod, index, false) {
+        match compile_pod(&mut interner, &table, problem, pod, index, false) {
             Ok(data) => daemons.push(data),
             Err((field, message)) => input_errors.push(InputError {
                 object: format!("DaemonSetPod/{}/{}", pod.namespace, pod.name),
@@ -177,7 +205,7 @@ pub(crate) fn compile(problem: &Problem, config: &SolverConfig) -> Compiled {
         if node.marked_for_deletion {
             continue;
         }
-        match compile_node(&mut interner, &table, node) {
+        match compile_node(&mut interner, &table, problem, node) {
             Ok(data) => nodes.push(data),
             Err((field, message)) => input_errors.push(InputError {
                 object: format!("Node/{}", node.name),
@@ -251,6 +279,7 @@ fn pod_requests(table: &ResourceTable, pod: &Pod) -> Result<Res, FieldError> {
 fn compile_pod(
     interner: &mut Interner,
     table: &ResourceTable,
+    problem: &Problem,
     pod: &Pod,
     index: usize,
     pending: bool,
@@ -320,7 +349,95 @@ fn compile_pod(
             ));
         }
     }
-    Ok(PodData { index, requests, node_selector, required_terms, preferred_terms, tolerations })
+    // Spread constraints count only nodes the pod could use: its node selector with each required term.
+    let filter_requirements: Vec<Requirements> = if required_terms.is_empty() {
+        vec![node_selector.clone()]
+    } else {
+        required_terms
+            .iter()
+            .map(|term| {
+                let mut both = node_selector.clone();
+                both.add_all(interner, term);
+                both
+            })
+            .collect()
+    };
+    let mut spread = Vec::new();
+    for (i, constraint) in pod.topology_spread_constraints.iter().enumerate() {
+        let field = format!("spec.topologySpreadConstraints[{i}]");
+        spread.push(podterms::spread_term(
+            interner,
+            pod,
+            constraint,
+            filter_requirements.clone(),
+            &tolerations,
+            &field,
+        )?);
+    }
+    let (affinity_required, affinity_preferred) =
+        affinity_terms(interner, problem, pod, Kind::Affinity, pod.pod_affinity.as_ref(), "podAffinity")?;
+    let (anti_required, anti_preferred) = affinity_terms(
+        interner,
+        problem,
+        pod,
+        Kind::AntiAffinity,
+        pod.pod_anti_affinity.as_ref(),
+        "podAntiAffinity",
+    )?;
+    let host_ports = podterms::host_ports(pod)?;
+    let mut volume_alternatives = Vec::new();
+    for (i, term) in pod.volume_topology.iter().enumerate() {
+        let field = format!("volumeTopology[{i}]");
+        volume_alternatives.push(compile_term(interner, &term.match_expressions, &field, false)?);
+    }
+    Ok(PodData {
+        index,
+        requests,
+        node_selector,
+        required_terms,
+        preferred_terms,
+        tolerations,
+        namespace: pod.namespace.clone(),
+        labels: pod.labels.clone(),
+        spread,
+        affinity_required,
+        affinity_preferred,
+        anti_required,
+        anti_preferred,
+        host_ports,
+        volume_alternatives,
+        uses_dra: !pod.resource_claims.is_empty(),
+    })
+}
+
+type TermLists = (Vec<Term>, Vec<Term>);
+
+/// Required and preferred (heaviest first) terms of a pod affinity or anti-affinity.
+fn affinity_terms(
+    interner: &mut Interner,
+    problem: &Problem,
+    pod: &Pod,
+    kind: Kind,
+    affinity: Option<&model::PodAffinity>,
+    name: &str,
+) -> Result<TermLists, FieldError> {
+    let Some(affinity) = affinity else { return Ok((Vec::new(), Vec::new())) };
+    let mut required = Vec::new();
+    for (i, term) in affinity.required.iter().enumerate() {
+        let field = format!("spec.affinity.{name}.requiredDuringSchedulingIgnoredDuringExecution[{i}]");
+        required.push(podterms::affinity_term(interner, problem, pod, kind, term, &field)?);
+    }
+    let mut preferred = Vec::new();
+    for (i, term) in affinity.preferred.iter().enumerate() {
+        let field = format!(
+            "spec.affinity.{name}.preferredDuringSchedulingIgnoredDuringExecution[{i}].podAffinityTerm"
+        );
+        preferred.push((
+            term.weight,
+            podterms::affinity_term(interner, problem, pod, kind, &term.pod_affinity_term, &field)?,
+        ));
+    }
+    Ok((required, podterms::by_weight_desc(preferred)))
 }
 
 /// Pods may not select labels Karpenter cannot promise before launch: the hostname and the `karpenter.sh` domain
@@ -525,6 +642,7 @@ fn compile_template(
 fn compile_node(
     interner: &mut Interner,
     table: &ResourceTable,
+    problem: &Problem,
     node: &ExistingNode,
 ) -> Result<NodeData, FieldError> {
     let mut taints = Vec::new();
@@ -542,9 +660,39 @@ fn compile_node(
     let mut available =
         table.parse(&node.allocatable, false).map_err(|(n, m)| (format!("status.allocatable.{n}"), m))?;
     let mut running_daemon_requests = table.zero();
+    let mut pods = Vec::with_capacity(node.pods.len());
     for pod in &node.pods {
-        let requests = pod_requests(table, pod)
-            .map_err(|(f, m)| (format!("pods[{}/{}].{f}", pod.namespace, pod.name), m))?;
+        let at = |(f, m): FieldError| (format!("pods[{}/{}].{f}", pod.namespace, pod.name), m);
+        let requests = pod_requests(table, pod).map_err(at)?;
+        let anti_required = match &pod.pod_anti_affinity {
+            Some(anti) => anti
+                .required
+                .iter()
+                .enumerate()
+                .map(|(i, term)| {
+                    let field = format!(
+                        "spec.affinity.podAntiAffinity.requiredDuringSchedulingIgnoredDuringExecution[{i}]"
+                    );
+                    podterms::affinity_term(interner, problem, pod, Kind::AntiAffinity, term, &field)
+                        .map_err(at)
+                })
+                .collect::<Result<Vec<_>, _>>()?,
+            None => Vec::new(),
+        };
+        pods.push(BoundPod {
+            namespace: pod.namespace.clone(),
+            labels: pod.labels.clone(),
+            anti_required,
+            host_ports: podterms::host_ports(pod).map_err(at)?,
+            tolerations: pod
+                .tolerations
+                .iter()
+                .enumerate()
+                .map(|(i, t)| {
+                    Toleration::from_model(t).map_err(|m| at((format!("spec.tolerations[{i}]"), m)))
+                })
+                .collect::<Result<Vec<_>, _>>()?,
+        });
         resources::sub_assign(&mut available, &requests);
         if pod.daemon_set {
             resources::add_assign(&mut running_daemon_requests, &requests);
@@ -565,5 +713,6 @@ fn compile_node(
         running_daemon_requests,
         capacity,
         node_pool: node.labels.get(labels::NODE_POOL).cloned(),
+        pods,
     })
 }

@@ -27,11 +27,13 @@ mod compile;
 pub mod labels;
 pub mod model;
 pub mod plan;
+mod podterms;
 pub mod quantity;
 mod requirements;
 pub mod resources;
 mod scheduler;
 mod taints;
+mod topology;
 
 pub use plan::Plan;
 

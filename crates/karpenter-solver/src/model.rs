@@ -36,6 +36,20 @@ pub struct Problem {
     /// Pods of the DaemonSets that will run on every node they tolerate and select.
     #[serde(default)]
     pub daemon_set_pods: Vec<Pod>,
+    /// Namespaces with their labels, for `namespaceSelector` in pod (anti-)affinity terms.
+    #[serde(default)]
+    pub namespaces: Vec<Namespace>,
+}
+
+/// A namespace and its labels.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Namespace {
+    /// Namespace name.
+    pub name: String,
+    /// Namespace labels.
+    #[serde(default)]
+    pub labels: Labels,
 }
 
 /// The parts of a pod that decide where it can run.
@@ -74,9 +88,134 @@ pub struct Pod {
     /// `spec.tolerations`.
     #[serde(default)]
     pub tolerations: Vec<Toleration>,
+    /// `spec.topologySpreadConstraints`.
+    #[serde(default)]
+    pub topology_spread_constraints: Vec<TopologySpreadConstraint>,
+    /// `spec.affinity.podAffinity`.
+    #[serde(default)]
+    pub pod_affinity: Option<PodAffinity>,
+    /// `spec.affinity.podAntiAffinity`.
+    #[serde(default)]
+    pub pod_anti_affinity: Option<PodAffinity>,
+    /// Where the pod's volumes allow it to run: ORed alternatives, one per combination of its volumes' topologies
+    /// (bound PersistentVolume node affinity or StorageClass `allowedTopologies`). Empty means anywhere.
+    #[serde(default)]
+    pub volume_topology: Vec<NodeSelectorTerm>,
+    /// Names of the pod's `resourceClaims` (Dynamic Resource Allocation).
+    #[serde(default)]
+    pub resource_claims: Vec<String>,
     /// True for a pod owned by a DaemonSet (only meaningful for pods bound to existing nodes).
     #[serde(default)]
     pub daemon_set: bool,
+}
+
+/// `spec.topologySpreadConstraints[]`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct TopologySpreadConstraint {
+    /// Largest allowed difference between the fullest and the emptiest domain.
+    pub max_skew: i32,
+    /// Node label that defines the domains.
+    pub topology_key: String,
+    /// `DoNotSchedule` or `ScheduleAnyway`.
+    pub when_unsatisfiable: String,
+    /// Pods counted in each domain.
+    #[serde(default)]
+    pub label_selector: Option<LabelSelector>,
+    /// Below this many eligible domains the global minimum is taken as zero.
+    #[serde(default)]
+    pub min_domains: Option<i32>,
+    /// Label keys whose values, taken from the incoming pod, narrow the selector.
+    #[serde(default)]
+    pub match_label_keys: Vec<String>,
+    /// `Honor` (default) or `Ignore`: whether the pod's node affinity limits the counted nodes.
+    #[serde(default)]
+    pub node_affinity_policy: Option<String>,
+    /// `Honor` or `Ignore` (default): whether taints the pod does not tolerate limit the counted nodes.
+    #[serde(default)]
+    pub node_taints_policy: Option<String>,
+}
+
+/// `spec.affinity.podAffinity` or `podAntiAffinity`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PodAffinity {
+    /// `requiredDuringSchedulingIgnoredDuringExecution`.
+    #[serde(default)]
+    pub required: Vec<PodAffinityTerm>,
+    /// `preferredDuringSchedulingIgnoredDuringExecution`.
+    #[serde(default)]
+    pub preferred: Vec<WeightedPodAffinityTerm>,
+}
+
+/// A pod (anti-)affinity term.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PodAffinityTerm {
+    /// Pods the term is about. A term without a selector selects nothing.
+    #[serde(default)]
+    pub label_selector: Option<LabelSelector>,
+    /// Namespaces to look in; with neither this nor `namespaceSelector`, the pod's own namespace.
+    #[serde(default)]
+    pub namespaces: Vec<String>,
+    /// Namespaces to look in, by label (added to `namespaces`).
+    #[serde(default)]
+    pub namespace_selector: Option<LabelSelector>,
+    /// Node label that defines "the same place".
+    pub topology_key: String,
+}
+
+/// A weighted preferred pod (anti-)affinity term.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct WeightedPodAffinityTerm {
+    /// Weight 1..100; heavier terms are kept longer during relaxation.
+    pub weight: i32,
+    /// The term.
+    pub pod_affinity_term: PodAffinityTerm,
+}
+
+/// A Kubernetes label selector.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct LabelSelector {
+    /// Labels that must be present with these values.
+    #[serde(default)]
+    pub match_labels: Labels,
+    /// Expressions that must all hold.
+    #[serde(default)]
+    pub match_expressions: Vec<LabelSelectorRequirement>,
+}
+
+/// `{key, operator, values}` of a label selector: `In`, `NotIn`, `Exists`, `DoesNotExist`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct LabelSelectorRequirement {
+    /// Label key.
+    pub key: String,
+    /// Operator.
+    pub operator: String,
+    /// Values for `In` and `NotIn`.
+    #[serde(default)]
+    pub values: Vec<String>,
+}
+
+/// A container port; only `hostPort` matters to scheduling.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ContainerPort {
+    /// Port inside the container.
+    #[serde(default)]
+    pub container_port: i32,
+    /// Port claimed on the node; 0 claims none.
+    #[serde(default)]
+    pub host_port: i32,
+    /// `TCP` (default), `UDP` or `SCTP`.
+    #[serde(default)]
+    pub protocol: Option<String>,
+    /// Node address the port binds; empty means every address.
+    #[serde(default)]
+    pub host_ip: String,
 }
 
 fn default_namespace() -> String {
@@ -96,6 +235,9 @@ pub struct Container {
     /// `Always` marks an init container as a sidecar that keeps running beside the app containers.
     #[serde(default)]
     pub restart_policy: Option<String>,
+    /// Container ports; host ports must be free on the node.
+    #[serde(default)]
+    pub ports: Vec<ContainerPort>,
 }
 
 /// `spec.affinity.nodeAffinity`.

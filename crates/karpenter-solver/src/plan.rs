@@ -109,6 +109,14 @@ pub enum Unschedulable {
     },
     /// No NodePool could offer any instance type (none exist, or all were filtered out or invalid).
     NoNodePools,
+    /// The pod needs a feature the solver does not model yet; it is left for a later version rather than
+    /// placed wrongly.
+    NotSupported {
+        /// The feature, e.g. `DynamicResourceAllocation`.
+        feature: String,
+        /// Details.
+        message: String,
+    },
     /// No existing node took it, and every NodePool refused it.
     Rejected {
         /// The refusal of each NodePool, in the order they were tried.
@@ -144,6 +152,12 @@ pub enum Check {
     Limits,
     /// Too few distinct values left for a requirement's minValues.
     MinValues,
+    /// Topology spread, pod affinity or pod anti-affinity.
+    Topology,
+    /// A host port already taken on the node.
+    HostPorts,
+    /// The topology of the pod's volumes.
+    Volumes,
 }
 
 impl fmt::Display for Check {
@@ -155,6 +169,9 @@ impl fmt::Display for Check {
             Check::Offering => "offering",
             Check::Limits => "limits",
             Check::MinValues => "minValues",
+            Check::Topology => "topology",
+            Check::HostPorts => "hostPorts",
+            Check::Volumes => "volumes",
         })
     }
 }
@@ -248,6 +265,9 @@ impl fmt::Display for Unschedulable {
         match self {
             Unschedulable::InvalidPod { field, message } => write!(f, "invalid {field}: {message}"),
             Unschedulable::NoNodePools => f.write_str("no NodePool has any instance type left to offer"),
+            Unschedulable::NotSupported { feature, message } => {
+                write!(f, "not supported yet ({feature}): {message}")
+            }
             Unschedulable::Rejected { node_pools } => {
                 if node_pools.is_empty() {
                     return f.write_str("no existing node can take it and no NodePool is left to try");

@@ -4,6 +4,7 @@
 //! optional inclusive integer bounds (`Gt N` is kept as `>= N+1`, `Lt N` as `<= N-1`). Keys and values are interned
 //! once per solve so that the hot loops compare integers, not strings.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fmt::Write as _;
 
@@ -13,6 +14,9 @@ use crate::labels;
 pub(crate) type KeyId = u32;
 /// Index of an interned label value.
 pub(crate) type ValueId = u32;
+
+/// First value id used for hostname placeholders.
+const PLACEHOLDER_BASE: ValueId = 1 << 31;
 
 /// Interned label keys and values for one solve.
 #[derive(Debug, Clone, Default)]
@@ -64,12 +68,21 @@ impl Interner {
         &self.keys[key as usize]
     }
 
-    pub(crate) fn value_name(&self, value: ValueId) -> &str {
-        &self.values[value as usize]
+    pub(crate) fn value_name(&self, value: ValueId) -> Cow<'_, str> {
+        match self.values.get(value as usize) {
+            Some(name) => Cow::Borrowed(name),
+            None => Cow::Owned(format!("hostname-placeholder-{:04}", value - PLACEHOLDER_BASE)),
+        }
     }
 
     fn value_int(&self, value: ValueId) -> Option<i64> {
-        self.value_int[value as usize]
+        self.value_int.get(value as usize).copied().flatten()
+    }
+
+    /// The hostname of the `n`th NodeClaim opened in a solve. Placeholders live above every interned value, so
+    /// they need no interning while the interner is shared read-only.
+    pub(crate) fn placeholder(&self, n: usize) -> ValueId {
+        PLACEHOLDER_BASE + n as ValueId
     }
 
     pub(crate) fn is_well_known(&self, key: KeyId) -> bool {
@@ -300,7 +313,7 @@ impl Requirement {
     /// allowed value of an `In`, otherwise the smallest non-negative integer inside the bounds that is not excluded.
     pub(crate) fn any_value(&self, interner: &Interner) -> Option<String> {
         match self.shape() {
-            Shape::In => self.values.iter().map(|v| interner.value_name(*v)).min().map(str::to_string),
+            Shape::In => self.values.iter().map(|v| interner.value_name(*v)).min().map(Cow::into_owned),
             Shape::DoesNotExist => None,
             Shape::NotIn | Shape::Exists => {
                 let low = self.gte.unwrap_or(0).max(0);
@@ -340,9 +353,10 @@ impl Requirement {
             Shape::Exists => text.push_str("Exists"),
             Shape::DoesNotExist => text.push_str("DoesNotExist"),
             shape => {
-                let mut names: Vec<&str> = self.values.iter().map(|v| interner.value_name(*v)).collect();
+                let mut names: Vec<Cow<'_, str>> =
+                    self.values.iter().map(|v| interner.value_name(*v)).collect();
                 names.sort_unstable();
-                let shown = names.iter().take(5).copied().collect::<Vec<_>>().join(" ");
+                let shown = names.iter().take(5).map(|n| n.as_ref()).collect::<Vec<_>>().join(" ");
                 let op = if shape == Shape::In { "In" } else { "NotIn" };
                 let _ = write!(text, "{op} [{shown}");
                 if names.len() > 5 {

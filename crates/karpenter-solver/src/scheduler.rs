@@ -6,6 +6,7 @@
 //! NodePool (by weight) that can take it. A NodeClaim keeps every instance type that still fits all of its pods, so
 //! packing is first-fit-decreasing into bins whose size is only fixed at the end, when the cheapest types are kept.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap, VecDeque};
 
 use crate::compile::{Compiled, InstanceTypeData, NodeData, PodData, TemplateData};
@@ -15,23 +16,40 @@ use crate::plan::{
     Check, ExistingNodePlacement, InputError, InstanceTypeOption, NewNodeClaim, Plan, PodRef, PoolRejection,
     Unschedulable, UnschedulablePod,
 };
+use crate::podterms::HostPort;
 use crate::requirements::{Requirement, Requirements, ValueId};
 use crate::resources::{self, Res};
-use crate::taints::{self, Effect, Toleration};
+use crate::taints::{self, Effect, Taint, Toleration};
+use crate::topology::{Constraints, Topology, TopologyRelaxation};
 use crate::{MinValuesPolicy, PreferencePolicy, SolverConfig};
 
 /// How far a pod's soft constraints have been relaxed in the current attempt.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 struct Relaxation {
     required_terms_dropped: usize,
     preferred_terms_dropped: usize,
     tolerate_prefer_no_schedule: bool,
+    topology: TopologyRelaxation,
+}
+
+impl Relaxation {
+    /// Every pod starts each attempt fully constrained.
+    fn new(pod: &PodData) -> Self {
+        Relaxation {
+            required_terms_dropped: 0,
+            preferred_terms_dropped: 0,
+            tolerate_prefer_no_schedule: false,
+            topology: TopologyRelaxation::new(pod),
+        }
+    }
 }
 
 /// Instance types grouped by the DaemonSet pods that would run on them (`buildDaemonOverheadGroups`).
 #[derive(Debug, Clone)]
 struct DaemonGroup {
     overhead: Res,
+    /// Host ports the group's DaemonSet pods take.
+    ports: Vec<HostPort>,
 }
 
 /// A NodePool template with its instance types narrowed to those its requirements allow.
@@ -58,12 +76,18 @@ struct Claim {
     min_values_relaxed: bool,
     /// Per resource, the most any remaining instance type can still hold; a pod that exceeds it is refused at once.
     headroom: Res,
+    /// Placeholder hostname, for hostname topologies.
+    hostname: ValueId,
+    /// Host ports its pods take.
+    ports: Vec<HostPort>,
 }
 
 struct Node<'a> {
     data: &'a NodeData,
     remaining: Res,
     pods: Vec<usize>,
+    /// Host ports taken by the pods bound to it and placed on it.
+    ports: Vec<HostPort>,
 }
 
 /// What adding a pod to a NodeClaim would change.
@@ -95,6 +119,7 @@ pub(crate) struct Scheduler<'a> {
     claim_order: Vec<usize>,
     any_prefer_no_schedule_taint: bool,
     input_errors: Vec<InputError>,
+    topology: Topology,
 }
 
 impl<'a> Scheduler<'a> {
@@ -104,6 +129,13 @@ impl<'a> Scheduler<'a> {
             .templates
             .iter()
             .any(|t| t.taints.iter().any(|taint| taint.effect == Effect::PreferNoSchedule));
+        let domain_sources: Vec<(&Requirements, &[Taint], &[u32])> = compiled
+            .templates
+            .iter()
+            .map(|t| (&t.requirements, t.taints.as_slice(), t.instance_types.as_slice()))
+            .collect();
+        let topology =
+            Topology::new(compiled, &domain_sources, config.preference_policy == PreferencePolicy::Respect);
         let mut scheduler = Scheduler {
             compiled,
             config,
@@ -113,6 +145,7 @@ impl<'a> Scheduler<'a> {
             claim_order: Vec::new(),
             any_prefer_no_schedule_taint,
             input_errors: Vec::new(),
+            topology,
         };
         for data in &compiled.templates {
             match scheduler.build_template(data) {
@@ -126,7 +159,13 @@ impl<'a> Scheduler<'a> {
         }
         for data in &compiled.nodes {
             let remaining = scheduler.node_remaining(data);
-            scheduler.nodes.push(Node { data, remaining, pods: Vec::new() });
+            let ports = data.pods.iter().flat_map(|p| p.host_ports.iter().cloned()).collect();
+            scheduler.nodes.push(Node { data, remaining, pods: Vec::new(), ports });
+            if let Some(hostname) =
+                data.requirements.get(compiled.hostname_key).and_then(|r| r.values().first())
+            {
+                scheduler.topology.register_hostname(*hostname);
+            }
             // Existing capacity of a NodePool counts against its limits.
             if let Some(pool) = &data.node_pool
                 && let Some(template) = scheduler.templates.iter_mut().find(|t| &t.data.name == pool)
@@ -193,7 +232,8 @@ impl<'a> Scheduler<'a> {
                 } else {
                     overhead[resources::PODS_INDEX] = daemons.len() as i64;
                 }
-                groups.push(DaemonGroup { overhead });
+                let ports = daemons.iter().flat_map(|&d| c.daemons[d].host_ports.iter().cloned()).collect();
+                groups.push(DaemonGroup { overhead, ports });
             }
             group_of.insert(it, group);
         }
@@ -279,9 +319,18 @@ impl<'a> Scheduler<'a> {
     }
 
     fn try_schedule(&mut self, pod: usize) -> Result<(), Unschedulable> {
-        let mut relaxation = Relaxation::default();
+        let data = &self.compiled.pods[pod];
+        if data.uses_dra {
+            // Never relaxed: nothing about the pod's preferences changes the answer.
+            return Err(Unschedulable::NotSupported {
+                feature: "DynamicResourceAllocation".to_string(),
+                message: "the pod has resourceClaims; Dynamic Resource Allocation is not supported yet"
+                    .to_string(),
+            });
+        }
+        let mut relaxation = Relaxation::new(data);
         loop {
-            match self.add(pod, relaxation) {
+            match self.add(pod, &relaxation) {
                 Ok(()) => return Ok(()),
                 Err(reason) => {
                     if !self.relax(&self.compiled.pods[pod], &mut relaxation) {
@@ -292,17 +341,34 @@ impl<'a> Scheduler<'a> {
         }
     }
 
-    /// One step of `Preferences.Relax`, in upstream order. Pod (anti-)affinity preferences and ScheduleAnyway
-    /// spread constraints come between the node-affinity steps once topology is modelled.
+    /// One step of `Preferences.Relax`, in upstream order: the first of several required node-affinity terms, the
+    /// heaviest preferred pod-affinity, pod-anti-affinity and node-affinity terms, one ScheduleAnyway spread
+    /// constraint, and last a toleration of PreferNoSchedule taints. Under the Ignore policy preferences were never
+    /// in force, so there is nothing to drop.
     fn relax(&self, pod: &PodData, relaxation: &mut Relaxation) -> bool {
+        let respect = self.config.preference_policy == PreferencePolicy::Respect;
         if pod.required_terms.len().saturating_sub(relaxation.required_terms_dropped) > 1 {
             relaxation.required_terms_dropped += 1;
             return true;
         }
-        if self.config.preference_policy == PreferencePolicy::Respect
-            && relaxation.preferred_terms_dropped < pod.preferred_terms.len()
-        {
+        let topology = &mut relaxation.topology;
+        if respect && topology.affinity_preferred_dropped < pod.affinity_preferred.len() {
+            topology.affinity_preferred_dropped += 1;
+            return true;
+        }
+        if respect && topology.anti_preferred_dropped < pod.anti_preferred.len() {
+            topology.anti_preferred_dropped += 1;
+            return true;
+        }
+        if respect && relaxation.preferred_terms_dropped < pod.preferred_terms.len() {
             relaxation.preferred_terms_dropped += 1;
+            return true;
+        }
+        if respect
+            && let Some(i) = relaxation.topology.spread.iter().position(|&t| pod.spread[t].schedule_anyway)
+        {
+            // Upstream moves the last constraint into the dropped one's place; later drops follow that order.
+            relaxation.topology.spread.swap_remove(i);
             return true;
         }
         if self.any_prefer_no_schedule_taint
@@ -315,24 +381,32 @@ impl<'a> Scheduler<'a> {
         false
     }
 
-    fn add(&mut self, pod: usize, relaxation: Relaxation) -> Result<(), Unschedulable> {
+    fn add(&mut self, pod: usize, relaxation: &Relaxation) -> Result<(), Unschedulable> {
         let c = self.compiled;
         let data = &c.pods[pod];
         let requirements = pod_requirements(c, self.config, data, relaxation);
+        let strict = strict_requirements(c, data, relaxation.required_terms_dropped);
+        let constraints = self.topology.constraints(pod, data, &relaxation.topology);
         let extra_toleration = relaxation.tolerate_prefer_no_schedule.then(Toleration::prefer_no_schedule);
+        let attempt = Attempt {
+            pod,
+            data,
+            requirements: &requirements,
+            strict: &strict,
+            constraints: &constraints,
+            extra_toleration: extra_toleration.as_ref(),
+        };
 
         // 1. Existing and in-flight nodes, initialised first.
-        for node in &mut self.nodes {
-            if taints::first_untolerated(&node.data.taints, &data.tolerations, extra_toleration.as_ref())
-                .is_some()
-                || !resources::fits(&data.requests, &node.remaining)
-                || node.data.requirements.compatible(&c.interner, &requirements, false).is_err()
-            {
-                continue;
+        for n in 0..self.nodes.len() {
+            if let Some(placed) = self.admit_on_node(&self.nodes[n], &attempt).map(Cow::into_owned) {
+                let node = &mut self.nodes[n];
+                resources::sub_assign(&mut node.remaining, &data.requests);
+                node.pods.push(pod);
+                node.ports.extend(data.host_ports.iter().cloned());
+                self.topology.record(&c.interner, pod, &self.nodes[n].data.taints, &placed);
+                return Ok(());
             }
-            resources::sub_assign(&mut node.remaining, &data.requests);
-            node.pods.push(pod);
-            return Ok(());
         }
 
         // 2. NodeClaims of this round, emptiest first.
@@ -344,9 +418,7 @@ impl<'a> Scheduler<'a> {
             if !resources::fits(&new_requests, &claim.headroom) {
                 continue;
             }
-            if let Ok(admission) =
-                self.admit(template, claim, data, &requirements, extra_toleration.as_ref(), false)
-            {
+            if let Ok(admission) = self.admit(template, claim, &attempt, false) {
                 self.commit(claim_index, pod, admission);
                 self.reorder_claim(position);
                 return Ok(());
@@ -392,17 +464,22 @@ impl<'a> Scheduler<'a> {
                 ));
                 continue;
             }
+            let hostname = c.interner.placeholder(self.claims.len());
+            let mut requirements = template.data.requirements.clone();
+            requirements.add(&c.interner, c.hostname_key, Requirement::in_values(vec![hostname]));
             let claim = Claim {
                 template: t,
-                requirements: template.data.requirements.clone(),
+                requirements,
                 instance_types: within_limits,
                 requests: c.table.zero(),
                 pods: Vec::new(),
                 min_values_relaxed: false,
                 headroom: Vec::new(),
+                hostname,
+                ports: Vec::new(),
             };
             let excluded_by_limits = template.instance_types.len() - claim.instance_types.len();
-            match self.admit(template, &claim, data, &requirements, extra_toleration.as_ref(), best_effort) {
+            match self.admit(template, &claim, &attempt, best_effort) {
                 Ok(admission) => {
                     let index = self.claims.len();
                     let min_values_relaxed = admission.min_values_relaxed;
@@ -431,19 +508,93 @@ impl<'a> Scheduler<'a> {
         Err(Unschedulable::Rejected { node_pools: rejections })
     }
 
-    /// `NodeClaim.CanAdd`: taints, requirements, then the instance types that still fit and can be bought.
+    /// `ExistingNode.CanAdd`: taints, host ports, resources, requirements, then each volume alternative with the
+    /// topology. Returns the node's requirements narrowed by the pod's, for topology to record.
+    fn admit_on_node<'n>(&self, node: &'n Node<'_>, attempt: &Attempt<'_>) -> Option<Cow<'n, Requirements>> {
+        let c = self.compiled;
+        let data = attempt.data;
+        if taints::first_untolerated(&node.data.taints, &data.tolerations, attempt.extra_toleration).is_some()
+            || !resources::fits(&data.requests, &node.remaining)
+            || ports_collide(&data.host_ports, &node.ports).is_some()
+            || node.data.requirements.compatible(&c.interner, attempt.requirements, false).is_err()
+        {
+            return None;
+        }
+        let mut base = Cow::Borrowed(&node.data.requirements);
+        if !attempt.requirements.is_empty() {
+            base.to_mut().add_all(&c.interner, attempt.requirements);
+        }
+        self.volume_alternatives(data)
+            .find_map(|volume| self.narrow(base.clone(), volume, attempt, false).ok())
+    }
+
+    /// Adds a volume alternative and the topology's domain requirements to `requirements`, checking each is
+    /// compatible. `allow_undefined` is set for NodeClaims, whose well-known labels are decided at launch.
+    fn narrow<'r>(
+        &self,
+        mut requirements: Cow<'r, Requirements>,
+        volume: Option<&Requirements>,
+        attempt: &Attempt<'_>,
+        allow_undefined: bool,
+    ) -> Result<Cow<'r, Requirements>, (Vec<Check>, String)> {
+        let c = self.compiled;
+        if let Some(volume) = volume {
+            if let Err(conflict) = requirements.compatible(&c.interner, volume, allow_undefined) {
+                let why = requirements.explain(&c.interner, volume, conflict);
+                return Err((vec![Check::Volumes], format!("incompatible volume requirements, {why}")));
+            }
+            add_narrowing(&c.interner, &mut requirements, volume.iter().map(|(k, r)| (k, r.clone())));
+        }
+        if !attempt.constraints.is_empty() {
+            let domains = self
+                .topology
+                .domain_requirements(
+                    &c.interner,
+                    attempt.pod,
+                    attempt.constraints,
+                    attempt.strict,
+                    &requirements,
+                )
+                .map_err(|conflict| (vec![Check::Topology], conflict.message))?;
+            let mut topology = Requirements::default();
+            for (key, requirement) in domains {
+                topology.add(&c.interner, key, requirement);
+            }
+            if let Err(conflict) = requirements.compatible(&c.interner, &topology, allow_undefined) {
+                let why = requirements.explain(&c.interner, &topology, conflict);
+                return Err((vec![Check::Topology], format!("topology requirements conflict, {why}")));
+            }
+            add_narrowing(&c.interner, &mut requirements, topology.iter().map(|(k, r)| (k, r.clone())));
+        }
+        Ok(requirements)
+    }
+
+    /// The pod's volume alternatives, or one "no constraint" alternative.
+    fn volume_alternatives<'p>(
+        &self,
+        data: &'p PodData,
+    ) -> Box<dyn Iterator<Item = Option<&'p Requirements>> + 'p> {
+        if data.volume_alternatives.is_empty() {
+            Box::new(std::iter::once(None))
+        } else {
+            Box::new(data.volume_alternatives.iter().map(Some))
+        }
+    }
+
+    /// `NodeClaim.CanAdd`: taints, requirements, each volume alternative with the topology, host ports, then the
+    /// instance types that still fit and can be bought.
     fn admit(
         &self,
         template: &Template<'_>,
         claim: &Claim,
-        pod: &PodData,
-        requirements: &Requirements,
-        extra_toleration: Option<&Toleration>,
+        attempt: &Attempt<'_>,
         relax_min_values: bool,
     ) -> Result<Admission, (Vec<Check>, String)> {
         let c = self.compiled;
+        let pod = attempt.data;
+        let requirements = attempt.requirements;
         if let Some(taint) =
-            taints::first_untolerated(&template.data.taints, &pod.tolerations, extra_toleration)
+            taints::first_untolerated(&template.data.taints, &pod.tolerations, attempt.extra_toleration)
         {
             return Err((vec![Check::Taints], format!("did not tolerate taint {taint}")));
         }
@@ -456,36 +607,56 @@ impl<'a> Scheduler<'a> {
                 ),
             ));
         }
-        let mut merged = None;
+        if let Some((port, taken)) = ports_collide(&pod.host_ports, &claim.ports) {
+            return Err((
+                vec![Check::HostPorts],
+                format!("host port {port} conflicts with {taken} of another pod"),
+            ));
+        }
+        let mut base = Cow::Borrowed(&claim.requirements);
         if !requirements.is_empty() {
-            let mut candidate = claim.requirements.clone();
-            candidate.add_all(&c.interner, requirements);
-            if candidate != claim.requirements {
-                merged = Some(candidate);
-            }
+            add_narrowing(&c.interner, &mut base, requirements.iter().map(|(k, r)| (k, r.clone())));
         }
         let new_requests = resources::sum(&claim.requests, &pod.requests);
-        let unchanged = merged.is_none();
-        let mut effective = merged.unwrap_or_else(|| claim.requirements.clone());
-        let outcome = self.filter_instance_types(
-            &claim.instance_types,
-            &mut effective,
-            &new_requests,
-            |it| template.group_of.get(&it).map(|&g| &template.groups[g].overhead),
-            relax_min_values,
-            !unchanged,
-        );
-        match outcome {
-            Ok((instance_types, min_values_relaxed)) => {
-                let changed = !unchanged || min_values_relaxed;
-                Ok(Admission {
-                    requirements: changed.then_some(effective),
-                    instance_types,
-                    min_values_relaxed,
-                })
+        let mut last_error = None;
+        for volume in self.volume_alternatives(pod) {
+            let narrowed = match self.narrow(base.clone(), volume, attempt, true) {
+                Ok(narrowed) => narrowed,
+                Err(error) => {
+                    last_error = Some(error);
+                    continue;
+                }
+            };
+            let changed = matches!(&narrowed, Cow::Owned(r) if *r != claim.requirements);
+            let mut effective = narrowed.into_owned();
+            // DaemonSet groups whose pods take one of the pod's host ports cannot host it.
+            let overhead_of = |it: u32| {
+                let group = &template.groups[*template.group_of.get(&it)?];
+                ports_collide(&pod.host_ports, &group.ports).is_none().then_some(&group.overhead)
+            };
+            let outcome = self.filter_instance_types(
+                &claim.instance_types,
+                &mut effective,
+                &new_requests,
+                overhead_of,
+                relax_min_values,
+                changed,
+            );
+            match outcome {
+                Ok((instance_types, min_values_relaxed)) => {
+                    let changed = changed || min_values_relaxed;
+                    return Ok(Admission {
+                        requirements: changed.then_some(effective),
+                        instance_types,
+                        min_values_relaxed,
+                    });
+                }
+                Err(failure) => {
+                    last_error = Some(self.describe_failure(template, &failure, &effective, &pod.requests));
+                }
             }
-            Err(failure) => Err(self.describe_failure(template, &failure, &effective, &pod.requests)),
         }
+        Err(last_error.expect("there is always at least one volume alternative"))
     }
 
     /// `filterInstanceTypesByRequirements`. When `check_requirements` is false the requirements are known to be
@@ -648,9 +819,13 @@ impl<'a> Scheduler<'a> {
         let claim = &mut self.claims[claim_index];
         claim.pods.push(pod);
         resources::add_assign(&mut claim.requests, &c.pods[pod].requests);
+        claim.ports.extend(c.pods[pod].host_ports.iter().cloned());
         if let Some(requirements) = admission.requirements {
             claim.requirements = requirements;
         }
+        self.topology.register_hostname(claim.hostname);
+        let taints = &self.templates[claim.template].data.taints;
+        self.topology.record(&c.interner, pod, taints, &claim.requirements);
         let types_changed = admission.instance_types.len() != claim.instance_types.len();
         claim.instance_types = admission.instance_types;
         if types_changed || claim.headroom.is_empty() {
@@ -803,10 +978,10 @@ impl<'a> Scheduler<'a> {
             }
         }
 
-        let mut capacity_types: Vec<&str> = Vec::new();
+        let mut capacity_types: Vec<String> = Vec::new();
         for (it, _) in &options {
             for offering in self.compatible_offerings(&c.instance_types[*it as usize], &requirements) {
-                capacity_types.push(c.interner.value_name(offering.capacity_type));
+                capacity_types.push(c.interner.value_name(offering.capacity_type).into_owned());
             }
         }
         capacity_types.sort_unstable();
@@ -937,7 +1112,7 @@ fn pod_requirements(
     c: &Compiled,
     config: &SolverConfig,
     pod: &PodData,
-    relaxation: Relaxation,
+    relaxation: &Relaxation,
 ) -> Requirements {
     let mut requirements = pod.node_selector.clone();
     if config.preference_policy == PreferencePolicy::Respect
@@ -983,4 +1158,36 @@ fn satisfies_min_values(
         }
     }
     if unmet.is_empty() { Ok(()) } else { Err(unmet) }
+}
+
+/// One attempt to place a pod: everything the checks need, worked out once.
+struct Attempt<'a> {
+    pod: usize,
+    data: &'a PodData,
+    requirements: &'a Requirements,
+    strict: &'a Requirements,
+    constraints: &'a Constraints,
+    extra_toleration: Option<&'a Toleration>,
+}
+
+/// The first of `ports` that collides with one of `taken`, with what it collides with.
+fn ports_collide<'p>(ports: &'p [HostPort], taken: &'p [HostPort]) -> Option<(&'p HostPort, &'p HostPort)> {
+    ports.iter().find_map(|port| taken.iter().find(|t| port.collides(t)).map(|t| (port, t)))
+}
+
+/// Adds requirements, copying the borrowed set only when one of them actually narrows it.
+fn add_narrowing(
+    interner: &crate::requirements::Interner,
+    requirements: &mut Cow<'_, Requirements>,
+    added: impl Iterator<Item = (crate::requirements::KeyId, Requirement)>,
+) {
+    for (key, requirement) in added {
+        let narrows = match requirements.get(key) {
+            Some(existing) => requirement.intersection(interner, existing) != *existing,
+            None => true,
+        };
+        if narrows {
+            requirements.to_mut().add(interner, key, requirement);
+        }
+    }
 }

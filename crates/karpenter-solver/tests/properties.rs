@@ -162,6 +162,7 @@ fn build(pods: &[GenPod], types: &[GenType], pools: &[GenPool], nodes: &[GenNode
                     ("memory".to_string(), format!("{}Mi", p.memory_mi)),
                 ]),
                 restart_policy: None,
+                ports: Vec::new(),
             }],
             node_selector,
             tolerations: p

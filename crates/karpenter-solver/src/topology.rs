@@ -1,0 +1,595 @@
+//! Topology spread constraints and pod (anti-)affinity: `topology.go`, `topologygroup.go`,
+//! `topologydomaingroup.go` and `topologynodefilter.go` of upstream's scheduler.
+//!
+//! A *group* counts, per domain of one label key, the pods a selector picks. Pods with the same constraint share
+//! one group. Placing a pod asks every group it owns (and every inverse anti-affinity group that selects it) which
+//! domains it may go to; the answer becomes one more requirement on the node. Placing it records it in every group
+//! that selects it.
+//!
+//! Differences from upstream, on purpose: where upstream picks among equally good domains by Go map order, the
+//! domain with the smallest name wins, so equal input gives equal output.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt::Write as _;
+
+use crate::compile::{Compiled, PodData};
+use crate::podterms::{GroupKey, Kind, NodeFilter, Selector, Term};
+use crate::requirements::{Interner, KeyId, Requirement, Requirements, Shape, ValueId};
+use crate::taints::{self, Taint, Toleration};
+
+/// Domains of one key that NodePools and instance types can offer, with the taint sets of the NodePools that offer
+/// each (`TopologyDomainGroup`).
+type DomainUniverse = HashMap<KeyId, BTreeMap<ValueId, Vec<Vec<Taint>>>>;
+
+/// One topology group.
+#[derive(Debug, Clone)]
+pub(crate) struct Group {
+    pub(crate) kind: Kind,
+    pub(crate) key: KeyId,
+    hostname: bool,
+    namespaces: Vec<String>,
+    selector: Selector,
+    max_skew: i32,
+    min_domains: Option<i32>,
+    filter: Option<NodeFilter>,
+    /// Matching pods per known domain; known domains without pods are present with zero.
+    counts: HashMap<ValueId, i32>,
+    /// Domains holding at least one matching pod, in the order they filled.
+    occupied: Vec<ValueId>,
+}
+
+/// Which groups a pending pod owns, per term, for every relaxation state.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct PodGroups {
+    spread: Vec<usize>,
+    affinity_required: Vec<usize>,
+    affinity_preferred: Vec<usize>,
+    anti_required: Vec<usize>,
+    anti_preferred: Vec<usize>,
+    /// Inverse groups made from this pod's required anti-affinity terms.
+    inverse_owned: Vec<usize>,
+    /// Regular groups whose selector picks this pod.
+    selected_by: Vec<usize>,
+    /// Inverse groups whose selector picks this pod.
+    inverse_selecting: Vec<usize>,
+}
+
+/// How far a pod's topology preferences have been relaxed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct TopologyRelaxation {
+    pub(crate) affinity_preferred_dropped: usize,
+    pub(crate) anti_preferred_dropped: usize,
+    /// Indices of the spread constraints still in force, in the order upstream keeps them (a dropped constraint
+    /// is replaced by the last one).
+    pub(crate) spread: Vec<usize>,
+}
+
+impl TopologyRelaxation {
+    pub(crate) fn new(pod: &PodData) -> Self {
+        TopologyRelaxation {
+            affinity_preferred_dropped: 0,
+            anti_preferred_dropped: 0,
+            spread: (0..pod.spread.len()).collect(),
+        }
+    }
+}
+
+/// The groups that constrain one placement attempt: owned regular groups, then inverse groups.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Constraints {
+    owned: Vec<usize>,
+    inverse: Vec<usize>,
+}
+
+impl Constraints {
+    pub(crate) fn is_empty(&self) -> bool {
+        self.owned.is_empty() && self.inverse.is_empty()
+    }
+}
+
+/// A topology group that left no domain for the pod.
+#[derive(Debug, Clone)]
+pub(crate) struct TopologyConflict {
+    pub(crate) message: String,
+}
+
+pub(crate) struct Topology {
+    groups: Vec<Group>,
+    inverse: Vec<Group>,
+    pods: Vec<PodGroups>,
+    hostname_key: KeyId,
+    respect_preferences: bool,
+}
+
+impl Topology {
+    /// Builds every group the pending pods need, counting the pods already running on `nodes`.
+    pub(crate) fn new(
+        c: &Compiled,
+        templates: &[(&Requirements, &[Taint], &[u32])],
+        respect_preferences: bool,
+    ) -> Self {
+        let universe = domain_universe(c, templates);
+        let mut topology = Topology {
+            groups: Vec::new(),
+            inverse: Vec::new(),
+            pods: Vec::with_capacity(c.pods.len()),
+            hostname_key: c.hostname_key,
+            respect_preferences,
+        };
+        let mut index: HashMap<GroupKey, usize> = HashMap::new();
+        let mut inverse_index: HashMap<GroupKey, usize> = HashMap::new();
+
+        // Required anti-affinity of pods already running keeps matching pods out of their domains.
+        for node in &c.nodes {
+            for pod in &node.pods {
+                for term in &pod.anti_required {
+                    let g = topology.inverse_group(&mut inverse_index, term, &pod.tolerations, &universe, c);
+                    if let Some(domain) = node_domain(node, term.key) {
+                        topology.inverse[g].record(domain);
+                    }
+                }
+            }
+        }
+
+        for pod in &c.pods {
+            let mut groups = PodGroups::default();
+            let mut regular = |topology: &mut Topology, terms: &[Term]| -> Vec<usize> {
+                terms.iter().map(|term| topology.regular_group(&mut index, term, pod, &universe, c)).collect()
+            };
+            groups.spread = regular(&mut topology, &pod.spread);
+            groups.affinity_required = regular(&mut topology, &pod.affinity_required);
+            groups.affinity_preferred = regular(&mut topology, &pod.affinity_preferred);
+            groups.anti_required = regular(&mut topology, &pod.anti_required);
+            groups.anti_preferred = regular(&mut topology, &pod.anti_preferred);
+            groups.inverse_owned = pod
+                .anti_required
+                .iter()
+                .map(|term| topology.inverse_group(&mut inverse_index, term, &pod.tolerations, &universe, c))
+                .collect();
+            topology.pods.push(groups);
+        }
+
+        // Selection does not change during a solve: work it out once per pod.
+        for (p, pod) in c.pods.iter().enumerate() {
+            let selected_by: Vec<usize> = (0..topology.groups.len())
+                .filter(|&g| topology.groups[g].selects(&pod.namespace, &pod.labels))
+                .collect();
+            let inverse_selecting: Vec<usize> = (0..topology.inverse.len())
+                .filter(|&g| topology.inverse[g].selects(&pod.namespace, &pod.labels))
+                .collect();
+            topology.pods[p].selected_by = selected_by;
+            topology.pods[p].inverse_selecting = inverse_selecting;
+        }
+        topology
+    }
+
+    fn regular_group(
+        &mut self,
+        index: &mut HashMap<GroupKey, usize>,
+        term: &Term,
+        pod: &PodData,
+        universe: &DomainUniverse,
+        c: &Compiled,
+    ) -> usize {
+        if let Some(&g) = index.get(&term.group_key) {
+            return g;
+        }
+        let mut group = Group::new(term, c.hostname_key, &pod.tolerations, universe);
+        group.count_existing(c);
+        self.groups.push(group);
+        index.insert(term.group_key.clone(), self.groups.len() - 1);
+        self.groups.len() - 1
+    }
+
+    fn inverse_group(
+        &mut self,
+        index: &mut HashMap<GroupKey, usize>,
+        term: &Term,
+        tolerations: &[Toleration],
+        universe: &DomainUniverse,
+        c: &Compiled,
+    ) -> usize {
+        if let Some(&g) = index.get(&term.group_key) {
+            return g;
+        }
+        self.inverse.push(Group::new(term, c.hostname_key, tolerations, universe));
+        index.insert(term.group_key.clone(), self.inverse.len() - 1);
+        self.inverse.len() - 1
+    }
+
+    /// The groups constraining `pod` in its current relaxation state (`getMatchingTopologies`).
+    pub(crate) fn constraints(
+        &self,
+        pod: usize,
+        data: &PodData,
+        relaxation: &TopologyRelaxation,
+    ) -> Constraints {
+        let groups = &self.pods[pod];
+        let mut owned = Vec::new();
+        for &i in &relaxation.spread {
+            if self.respect_preferences || !data.spread[i].schedule_anyway {
+                owned.push(groups.spread[i]);
+            }
+        }
+        owned.extend_from_slice(&groups.affinity_required);
+        owned.extend_from_slice(&groups.anti_required);
+        if self.respect_preferences {
+            owned.extend_from_slice(&groups.affinity_preferred[relaxation.affinity_preferred_dropped..]);
+            owned.extend_from_slice(&groups.anti_preferred[relaxation.anti_preferred_dropped..]);
+        }
+        owned.sort_unstable();
+        owned.dedup();
+        Constraints { owned, inverse: groups.inverse_selecting.clone() }
+    }
+
+    /// True when `pod` selects itself for group `g` (it counts in its own domains).
+    fn self_selecting(&self, pod: usize, g: usize) -> bool {
+        self.pods[pod].selected_by.binary_search(&g).is_ok()
+    }
+
+    /// `AddRequirements`: the domain requirement each constraining group allows, or the first group that allows
+    /// none. `node` is what the candidate node already requires; `strict` is the pod's own required node
+    /// affinity, which bounds the domains the pod may use.
+    pub(crate) fn domain_requirements(
+        &self,
+        interner: &Interner,
+        pod: usize,
+        constraints: &Constraints,
+        strict: &Requirements,
+        node: &Requirements,
+    ) -> Result<Vec<(KeyId, Requirement)>, TopologyConflict> {
+        let mut out = Vec::new();
+        let exists = Requirement::exists();
+        let owned = constraints.owned.iter().map(|&g| (&self.groups[g], Some(g)));
+        let inverse = constraints.inverse.iter().map(|&g| (&self.inverse[g], None));
+        for (group, owned_index) in owned.chain(inverse) {
+            let pod_domains = strict.get(group.key).unwrap_or(&exists);
+            let node_domains = node.get(group.key).unwrap_or(&exists);
+            let self_selecting = owned_index.is_some_and(|g| self.self_selecting(pod, g));
+            let allowed = group.allowed_domains(interner, self_selecting, pod_domains, node_domains);
+            if allowed.shape() == Shape::DoesNotExist {
+                return Err(TopologyConflict { message: group.explain(interner, pod_domains, node_domains) });
+            }
+            out.push((group.key, allowed));
+        }
+        Ok(out)
+    }
+
+    /// `Record`: count `pod` in every group that selects it, given where it landed.
+    pub(crate) fn record(
+        &mut self,
+        interner: &Interner,
+        pod: usize,
+        taints: &[Taint],
+        requirements: &Requirements,
+    ) {
+        let groups = &self.pods[pod];
+        for &g in &groups.selected_by {
+            let group = &mut self.groups[g];
+            if !group.filter_matches(interner, taints, requirements) {
+                continue;
+            }
+            match requirements.get(group.key) {
+                Some(domains) if group.kind == Kind::AntiAffinity => {
+                    for &domain in domains.values() {
+                        group.record(domain);
+                    }
+                }
+                Some(domains) if domains.shape() == Shape::In && domains.values().len() == 1 => {
+                    group.record(domains.values()[0]);
+                }
+                _ => {}
+            }
+        }
+        for &g in &groups.inverse_owned {
+            if let Some(domains) = requirements.get(self.inverse[g].key) {
+                for &domain in domains.values() {
+                    self.inverse[g].record(domain);
+                }
+            }
+        }
+    }
+
+    /// Makes every hostname group aware of a new node's hostname.
+    pub(crate) fn register_hostname(&mut self, hostname: ValueId) {
+        let key = self.hostname_key;
+        for group in self.groups.iter_mut().chain(self.inverse.iter_mut()) {
+            if group.key == key {
+                group.counts.entry(hostname).or_insert(0);
+            }
+        }
+    }
+}
+
+/// The domain of `key` on an existing node; hostname falls back to the node name, which compile always adds.
+fn node_domain(node: &crate::compile::NodeData, key: KeyId) -> Option<ValueId> {
+    node.requirements.get(key).and_then(|r| (r.values().len() == 1).then(|| r.values()[0]))
+}
+
+/// Domains of every key that NodePools and their instance types can offer (`buildDomainGroups`).
+fn domain_universe(c: &Compiled, templates: &[(&Requirements, &[Taint], &[u32])]) -> DomainUniverse {
+    let mut universe: DomainUniverse = HashMap::new();
+    let mut insert = |key: KeyId, domain: ValueId, taints: &[Taint]| {
+        let sets = universe.entry(key).or_default().entry(domain).or_default();
+        // A domain offered without taints is open to every pod; no need to remember the tainted offers.
+        if taints.is_empty() {
+            sets.clear();
+            sets.push(Vec::new());
+        } else if !sets.first().is_some_and(Vec::is_empty) {
+            sets.push(taints.to_vec());
+        }
+    };
+    for (requirements, taints, instance_types) in templates {
+        for &it in *instance_types {
+            let mut combined = (*requirements).clone();
+            combined.add_all(&c.interner, &c.instance_types[it as usize].requirements);
+            for (key, requirement) in combined.iter() {
+                for &domain in requirement.values() {
+                    insert(key, domain, taints);
+                }
+            }
+        }
+        for (key, requirement) in requirements.iter() {
+            if requirement.shape() == Shape::In {
+                for &domain in requirement.values() {
+                    insert(key, domain, taints);
+                }
+            }
+        }
+    }
+    universe
+}
+
+impl Group {
+    fn new(term: &Term, hostname_key: KeyId, tolerations: &[Toleration], universe: &DomainUniverse) -> Self {
+        let mut counts = HashMap::new();
+        // Spread groups honour taints only under nodeTaintsPolicy=Honor; affinity groups always do (upstream's
+        // zero-value policy is not "Ignore").
+        let honor_taints = term.filter.as_ref().is_none_or(|f| f.honor_taints);
+        if let Some(domains) = universe.get(&term.key) {
+            for (&domain, taint_sets) in domains {
+                let open = !honor_taints
+                    || taint_sets
+                        .iter()
+                        .any(|taints| taints::first_untolerated(taints, tolerations, None).is_none());
+                if open {
+                    counts.insert(domain, 0);
+                }
+            }
+        }
+        Group {
+            kind: term.kind,
+            key: term.key,
+            hostname: term.key == hostname_key,
+            namespaces: term.namespaces.clone(),
+            selector: term.selector.clone(),
+            max_skew: term.max_skew,
+            min_domains: term.min_domains,
+            filter: term.filter.clone(),
+            counts,
+            occupied: Vec::new(),
+        }
+    }
+
+    fn selects(&self, namespace: &str, labels: &BTreeMap<String, String>) -> bool {
+        self.namespaces.iter().any(|ns| ns == namespace) && self.selector.matches(labels)
+    }
+
+    /// `countDomains`: domains of existing nodes the filter admits, and the matching pods running there.
+    fn count_existing(&mut self, c: &Compiled) {
+        for node in &c.nodes {
+            if !self.filter_matches(&c.interner, &node.taints, &node.requirements) {
+                continue;
+            }
+            let Some(domain) = node_domain(node, self.key) else { continue };
+            self.counts.entry(domain).or_insert(0);
+            for pod in &node.pods {
+                if self.selects(&pod.namespace, &pod.labels) {
+                    self.record(domain);
+                }
+            }
+        }
+    }
+
+    fn record(&mut self, domain: ValueId) {
+        let count = self.counts.entry(domain).or_insert(0);
+        if *count == 0 {
+            self.occupied.push(domain);
+        }
+        *count += 1;
+    }
+
+    /// `TopologyNodeFilter.Matches`, with upstream's strict requirement check.
+    fn filter_matches(&self, interner: &Interner, taints: &[Taint], requirements: &Requirements) -> bool {
+        let Some(filter) = &self.filter else { return true };
+        let affinity_ok = !filter.honor_affinity
+            || filter.requirements.is_empty()
+            || filter.requirements.iter().any(|r| requirements.compatible(interner, r, false).is_ok());
+        let taints_ok =
+            !filter.honor_taints || taints::first_untolerated(taints, &filter.tolerations, None).is_none();
+        affinity_ok && taints_ok
+    }
+
+    fn count(&self, domain: ValueId) -> i32 {
+        self.counts.get(&domain).copied().unwrap_or(0)
+    }
+
+    /// Candidate domains: the node's concrete values when it has them, else every known domain it allows.
+    fn candidates<'a>(
+        &'a self,
+        interner: &'a Interner,
+        node: &'a Requirement,
+    ) -> Box<dyn Iterator<Item = ValueId> + 'a> {
+        if node.shape() == Shape::In {
+            Box::new(node.values().iter().copied().filter(|d| self.counts.contains_key(d)))
+        } else {
+            Box::new(self.counts.keys().copied().filter(move |d| node.has(interner, *d)))
+        }
+    }
+
+    fn allowed_domains(
+        &self,
+        interner: &Interner,
+        self_selecting: bool,
+        pod: &Requirement,
+        node: &Requirement,
+    ) -> Requirement {
+        match self.kind {
+            Kind::Spread => self.spread_domain(interner, self_selecting, pod, node),
+            Kind::Affinity => self.affinity_domains(interner, self_selecting, pod, node),
+            Kind::AntiAffinity => self.anti_affinity_domains(interner, pod, node),
+        }
+    }
+
+    /// `domainMinCount`: the least count over domains the pod may use; zero for hostname (a new node is always
+    /// possible) or when fewer than minDomains domains are eligible.
+    fn min_count(&self, interner: &Interner, pod: &Requirement) -> i32 {
+        if self.hostname {
+            return 0;
+        }
+        let mut min = i32::MAX;
+        let mut eligible = 0;
+        for (&domain, &count) in &self.counts {
+            if pod.has(interner, domain) {
+                eligible += 1;
+                min = min.min(count);
+            }
+        }
+        if self.min_domains.is_some_and(|m| eligible < m) {
+            return 0;
+        }
+        min
+    }
+
+    /// `nextDomainTopologySpread`: the least-filled domain within maxSkew of the global minimum.
+    fn spread_domain(
+        &self,
+        interner: &Interner,
+        self_selecting: bool,
+        pod: &Requirement,
+        node: &Requirement,
+    ) -> Requirement {
+        let extra = i32::from(self_selecting);
+        if self.hostname && node.shape() == Shape::In && node.values().len() == 1 {
+            let host = node.values()[0];
+            return if self.count(host) + extra <= self.max_skew {
+                Requirement::in_values(vec![host])
+            } else {
+                Requirement::does_not_exist()
+            };
+        }
+        let min = self.min_count(interner, pod);
+        let mut best: Option<(i32, ValueId)> = None;
+        for domain in self.candidates(interner, node) {
+            let count = self.count(domain) + extra;
+            if i64::from(count) - i64::from(min) > i64::from(self.max_skew) {
+                continue;
+            }
+            let better = match best {
+                None => true,
+                Some((best_count, best_domain)) => {
+                    count < best_count
+                        || (count == best_count
+                            && interner.value_name(domain) < interner.value_name(best_domain))
+                }
+            };
+            if better {
+                best = Some((count, domain));
+            }
+        }
+        best.map_or_else(Requirement::does_not_exist, |(_, domain)| Requirement::in_values(vec![domain]))
+    }
+
+    /// True when some occupied domain is one the pod may use (`anyCompatiblePodDomain`).
+    fn any_occupied_allowed(&self, interner: &Interner, pod: &Requirement) -> bool {
+        self.occupied.iter().any(|d| pod.has(interner, *d))
+    }
+
+    /// The smallest-named known domain `allowed` accepts.
+    fn first_domain(&self, interner: &Interner, allowed: impl Fn(ValueId) -> bool) -> Option<ValueId> {
+        self.counts
+            .keys()
+            .copied()
+            .filter(|d| allowed(*d))
+            .min_by(|a, b| interner.value_name(*a).cmp(&interner.value_name(*b)))
+    }
+
+    /// `nextDomainAffinity`: domains that already hold a matching pod; a self-selecting pod may bootstrap a
+    /// domain when none does.
+    fn affinity_domains(
+        &self,
+        interner: &Interner,
+        self_selecting: bool,
+        pod: &Requirement,
+        node: &Requirement,
+    ) -> Requirement {
+        let bootstrap =
+            self_selecting && (self.occupied.is_empty() || !self.any_occupied_allowed(interner, pod));
+        if self.hostname && node.shape() == Shape::In && node.values().len() == 1 {
+            let host = node.values()[0];
+            let ok = pod.has(interner, host) && (self.count(host) > 0 || bootstrap);
+            return if ok { Requirement::in_values(vec![host]) } else { Requirement::does_not_exist() };
+        }
+        let options: Vec<ValueId> =
+            self.candidates(interner, node).filter(|d| pod.has(interner, *d) && self.count(*d) > 0).collect();
+        if !options.is_empty() {
+            return Requirement::in_values(options);
+        }
+        if bootstrap {
+            // Prefer a domain the node already allows; otherwise name one the pod allows, which the node's own
+            // requirements will then refuse.
+            let both = self.first_domain(interner, |d| pod.has(interner, d) && node.has(interner, d));
+            let pod_only = self.first_domain(interner, |d| pod.has(interner, d));
+            let chosen: Vec<ValueId> = both.into_iter().chain(pod_only).collect();
+            if !chosen.is_empty() {
+                return Requirement::in_values(chosen);
+            }
+        }
+        Requirement::does_not_exist()
+    }
+
+    /// `nextDomainAntiAffinity`: only domains without a matching pod.
+    fn anti_affinity_domains(
+        &self,
+        interner: &Interner,
+        pod: &Requirement,
+        node: &Requirement,
+    ) -> Requirement {
+        if self.hostname && node.shape() == Shape::In && node.values().len() == 1 {
+            let host = node.values()[0];
+            return if self.count(host) == 0 {
+                Requirement::in_values(vec![host])
+            } else {
+                Requirement::does_not_exist()
+            };
+        }
+        let empty: Vec<ValueId> = self
+            .candidates(interner, node)
+            .filter(|d| self.count(*d) == 0 && pod.has(interner, *d))
+            .collect();
+        if empty.is_empty() { Requirement::does_not_exist() } else { Requirement::in_values(empty) }
+    }
+
+    fn explain(&self, interner: &Interner, pod: &Requirement, node: &Requirement) -> String {
+        let mut counts: Vec<(String, i32)> =
+            self.counts.iter().map(|(d, c)| (interner.value_name(*d).to_string(), *c)).collect();
+        counts.sort();
+        let mut shown = String::new();
+        for (i, (domain, count)) in counts.iter().take(25).enumerate() {
+            if i > 0 {
+                shown.push_str(", ");
+            }
+            let _ = write!(shown, "{domain}={count}");
+        }
+        if counts.len() > 25 {
+            let _ = write!(shown, " and {} more", counts.len() - 25);
+        }
+        format!(
+            "unsatisfiable {} constraint on {} (counts: {shown}; pod allows {}; node allows {})",
+            self.kind.describe(),
+            interner.key_name(self.key),
+            pod.describe(interner),
+            node.describe(interner)
+        )
+    }
+}
