@@ -4,11 +4,11 @@
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use karpenter_benches::{LADDER, Mix, problem};
-use karpenter_solver::{SolverConfig, solve};
+use karpenter_solver::solve;
 
 fn ladder(c: &mut Criterion) {
-    let config = SolverConfig::default();
-    for mix in [Mix::Generic] {
+    for mix in [Mix::Generic, Mix::Diverse] {
+        let config = mix.config();
         let mut group = c.benchmark_group(format!("solve/{}", mix.name()));
         group.sample_size(10);
         for pods in LADDER {
@@ -20,6 +20,17 @@ fn ladder(c: &mut Criterion) {
         }
         group.finish();
     }
+    let mut group = c.benchmark_group("solve/preferences");
+    group.sample_size(10);
+    for mix in [Mix::Preferences, Mix::IgnorePreferences] {
+        let config = mix.config();
+        let problem = problem(mix, 4000);
+        group.throughput(Throughput::Elements(4000));
+        group.bench_with_input(BenchmarkId::new(mix.name(), 4000), &problem, |b, problem| {
+            b.iter(|| solve(problem, &config))
+        });
+    }
+    group.finish();
 }
 
 criterion_group!(benches, ladder);

@@ -7,8 +7,12 @@
 
 use std::collections::BTreeMap;
 
+use karpenter_solver::{PreferencePolicy, SolverConfig};
+
 use karpenter_solver::model::{
-    Container, InstanceType, NodePool, NodeSelectorRequirement, Offering, Overhead, Pod, Problem,
+    Container, InstanceType, LabelSelector, NodeAffinity, NodePool, NodeSelectorRequirement,
+    NodeSelectorTerm, Offering, Overhead, Pod, PodAffinity, PodAffinityTerm, PreferredSchedulingTerm,
+    Problem, TopologySpreadConstraint, WeightedPodAffinityTerm,
 };
 
 /// The benchmark's random stream, as Go's `rand.New(rand.NewSource(42))` produces it.
@@ -125,50 +129,193 @@ pub fn benchmark_node_pool() -> NodePool {
     }
 }
 
+/// A pod with CPU and memory requests. Upstream's pods are created one after another, so creation order breaks
+/// ties between pods of equal size; `index` stands for that order.
+fn pod(kind: &str, index: usize, labels: &[(&str, String)], cpu: String, memory: String) -> Pod {
+    Pod {
+        name: format!("{kind}-{index}"),
+        uid: format!("{index:06}"),
+        creation_timestamp: index as i64,
+        labels: labels.iter().map(|(k, v)| (k.to_string(), v.clone())).collect(),
+        containers: vec![Container {
+            name: "app".to_string(),
+            requests: BTreeMap::from([("cpu".to_string(), cpu), ("memory".to_string(), memory)]),
+            ..Container::default()
+        }],
+        ..Pod::default()
+    }
+}
+
+fn selector(key: &str, value: &str) -> Option<LabelSelector> {
+    Some(LabelSelector {
+        match_labels: BTreeMap::from([(key.to_string(), value.to_string())]),
+        ..LabelSelector::default()
+    })
+}
+
 /// `makeGenericPods(n)`: each pod gets `my-label` in a..g and random CPU and memory requests.
-pub fn generic_pods(rand: &mut GoRand, count: usize) -> Vec<Pod> {
+pub fn generic_pods(rand: &mut GoRand, count: usize, first_index: usize) -> Vec<Pod> {
     (0..count)
         .map(|i| {
             let label = rand.label_value();
-            let cpu = rand.cpu();
-            let memory = rand.memory();
-            Pod {
-                name: format!("generic-{i}"),
-                uid: format!("generic-{i:06}"),
-                labels: BTreeMap::from([("my-label".to_string(), label)]),
-                containers: vec![Container {
-                    name: "app".to_string(),
-                    requests: BTreeMap::from([("cpu".to_string(), cpu), ("memory".to_string(), memory)]),
-                    restart_policy: None,
-                    ports: Vec::new(),
-                }],
-                ..Pod::default()
-            }
+            let (cpu, memory) = (rand.cpu(), rand.memory());
+            pod("generic", first_index + i, &[("my-label", label)], cpu, memory)
         })
         .collect()
 }
+
+/// `makeTopologySpreadPods(n, key)`: maxSkew 1, DoNotSchedule, on a selector drawn independently of the pod's
+/// own label (so a pod may not select itself).
+pub fn spread_pods(rand: &mut GoRand, count: usize, key: &str, first_index: usize) -> Vec<Pod> {
+    (0..count)
+        .map(|i| {
+            let label = rand.label_value();
+            let selected = rand.label_value();
+            let (cpu, memory) = (rand.cpu(), rand.memory());
+            let mut p = pod("spread", first_index + i, &[("my-label", label)], cpu, memory);
+            p.topology_spread_constraints = vec![TopologySpreadConstraint {
+                max_skew: 1,
+                topology_key: key.to_string(),
+                when_unsatisfiable: "DoNotSchedule".to_string(),
+                label_selector: selector("my-label", &selected),
+                ..TopologySpreadConstraint::default()
+            }];
+            p
+        })
+        .collect()
+}
+
+/// `makePodAffinityPods(n, key)`: required affinity to pods with the same `my-affininity` value (upstream's
+/// spelling), so every pod selects itself.
+pub fn affinity_pods(rand: &mut GoRand, count: usize, key: &str, first_index: usize) -> Vec<Pod> {
+    (0..count)
+        .map(|i| {
+            let value = rand.label_value();
+            let (cpu, memory) = (rand.cpu(), rand.memory());
+            let mut p = pod("affinity", first_index + i, &[("my-affininity", value.clone())], cpu, memory);
+            p.pod_affinity = Some(PodAffinity {
+                required: vec![PodAffinityTerm {
+                    label_selector: selector("my-affininity", &value),
+                    topology_key: key.to_string(),
+                    ..PodAffinityTerm::default()
+                }],
+                preferred: Vec::new(),
+            });
+            p
+        })
+        .collect()
+}
+
+/// `makePodAntiAffinityPods(n, key)`: all labelled `app=nginx` with required anti-affinity to `app=nginx`.
+pub fn anti_affinity_pods(rand: &mut GoRand, count: usize, key: &str, first_index: usize) -> Vec<Pod> {
+    (0..count)
+        .map(|i| {
+            let (cpu, memory) = (rand.cpu(), rand.memory());
+            let mut p = pod("anti", first_index + i, &[("app", "nginx".to_string())], cpu, memory);
+            p.pod_anti_affinity = Some(PodAffinity {
+                required: vec![PodAffinityTerm {
+                    label_selector: selector("app", "nginx"),
+                    topology_key: key.to_string(),
+                    ..PodAffinityTerm::default()
+                }],
+                preferred: Vec::new(),
+            });
+            p
+        })
+        .collect()
+}
+
+/// `makeDiversePods(n)`: five equal fifths (generic, zonal spread, hostname spread, zonal self-affinity, hostname
+/// anti-affinity), the remainder generic.
+pub fn diverse_pods(rand: &mut GoRand, count: usize) -> Vec<Pod> {
+    let fifth = count / 5;
+    let mut pods = generic_pods(rand, fifth, 0);
+    pods.extend(spread_pods(rand, fifth, ZONE, pods.len()));
+    pods.extend(spread_pods(rand, fifth, HOSTNAME, pods.len()));
+    pods.extend(affinity_pods(rand, fifth, ZONE, pods.len()));
+    pods.extend(anti_affinity_pods(rand, fifth, HOSTNAME, pods.len()));
+    let rest = count - pods.len();
+    pods.extend(generic_pods(rand, rest, pods.len()));
+    pods
+}
+
+/// `makePreferencePods(n)`: `app=nginx` pods of one size (drawn once) preferring zone `test-zone-1` (satisfiable),
+/// zonal anti-affinity to each other at weight 10 (unsatisfiable after three) and hostname anti-affinity at
+/// weight 1.
+pub fn preference_pods(rand: &mut GoRand, count: usize) -> Vec<Pod> {
+    let (cpu, memory) = (rand.cpu(), rand.memory());
+    let anti = |weight: i32, key: &str| WeightedPodAffinityTerm {
+        weight,
+        pod_affinity_term: PodAffinityTerm {
+            label_selector: selector("app", "nginx"),
+            topology_key: key.to_string(),
+            ..PodAffinityTerm::default()
+        },
+    };
+    (0..count)
+        .map(|i| {
+            let mut p = pod("preference", i, &[("app", "nginx".to_string())], cpu.clone(), memory.clone());
+            p.node_affinity = Some(NodeAffinity {
+                required: Vec::new(),
+                preferred: vec![PreferredSchedulingTerm {
+                    weight: 1,
+                    preference: NodeSelectorTerm {
+                        match_expressions: vec![NodeSelectorRequirement::new(ZONE, "In", &["test-zone-1"])],
+                        match_fields: Vec::new(),
+                    },
+                }],
+            });
+            p.pod_anti_affinity = Some(PodAffinity {
+                required: Vec::new(),
+                preferred: vec![anti(10, ZONE), anti(1, HOSTNAME)],
+            });
+            p
+        })
+        .collect()
+}
+
+const ZONE: &str = "topology.kubernetes.io/zone";
+const HOSTNAME: &str = "kubernetes.io/hostname";
 
 /// A pod mix of the benchmark.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mix {
     /// Every pod from `makeGenericPods`.
     Generic,
+    /// `makeDiversePods`.
+    Diverse,
+    /// `makePreferencePods`, solved with preferences respected.
+    Preferences,
+    /// `makePreferencePods`, solved with `PreferencePolicy=Ignore`.
+    IgnorePreferences,
 }
 
 impl Mix {
+    /// Every mix.
+    pub const ALL: [Mix; 4] = [Mix::Generic, Mix::Diverse, Mix::Preferences, Mix::IgnorePreferences];
+
     /// Parses a mix name.
     pub fn parse(name: &str) -> Option<Mix> {
-        match name {
-            "generic" => Some(Mix::Generic),
-            _ => None,
-        }
+        Mix::ALL.into_iter().find(|mix| mix.name() == name)
     }
 
     /// The name used on the command line and in reports.
     pub fn name(self) -> &'static str {
         match self {
             Mix::Generic => "generic",
+            Mix::Diverse => "diverse",
+            Mix::Preferences => "preferences",
+            Mix::IgnorePreferences => "ignore-preferences",
         }
+    }
+
+    /// The solver settings the mix is run with.
+    pub fn config(self) -> SolverConfig {
+        let mut config = SolverConfig::default();
+        if self == Mix::IgnorePreferences {
+            config.preference_policy = PreferencePolicy::Ignore;
+        }
+        config
     }
 }
 
@@ -176,7 +323,9 @@ impl Mix {
 pub fn problem(mix: Mix, pods: usize) -> Problem {
     let mut rand = GoRand::seed_42();
     let pods = match mix {
-        Mix::Generic => generic_pods(&mut rand, pods),
+        Mix::Generic => generic_pods(&mut rand, pods, 0),
+        Mix::Diverse => diverse_pods(&mut rand, pods),
+        Mix::Preferences | Mix::IgnorePreferences => preference_pods(&mut rand, pods),
     };
     Problem {
         pods,

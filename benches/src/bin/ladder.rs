@@ -11,12 +11,12 @@ use std::time::Instant;
 use anyhow::{Context, Result, bail};
 use clap::Parser;
 use karpenter_benches::{Mix, problem};
-use karpenter_solver::{SolverConfig, solve};
+use karpenter_solver::solve;
 
 #[derive(Parser)]
 #[command(about = "Run one rung of the solver benchmark ladder")]
 struct Args {
-    /// Pod mix: generic.
+    /// Pod mix: generic, diverse, preferences or ignore-preferences.
     #[arg(long, default_value = "generic")]
     mix: String,
     /// Number of pods.
@@ -36,7 +36,7 @@ fn main() -> Result<()> {
         bail!("--runs must be at least 1");
     }
     let problem = problem(mix, args.pods);
-    let config = SolverConfig::default();
+    let config = mix.config();
     let mut best = f64::INFINITY;
     let mut plan = None;
     for _ in 0..args.runs {

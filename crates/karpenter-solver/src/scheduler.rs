@@ -388,13 +388,14 @@ impl<'a> Scheduler<'a> {
         let strict = strict_requirements(c, data, relaxation.required_terms_dropped);
         let constraints = self.topology.constraints(pod, data, &relaxation.topology);
         let extra_toleration = relaxation.tolerate_prefer_no_schedule.then(Toleration::prefer_no_schedule);
-        let attempt = Attempt {
+        let mut attempt = Attempt {
             pod,
             data,
             requirements: &requirements,
             strict: &strict,
             constraints: &constraints,
             extra_toleration: extra_toleration.as_ref(),
+            explain: false,
         };
 
         // 1. Existing and in-flight nodes, initialised first.
@@ -425,7 +426,9 @@ impl<'a> Scheduler<'a> {
             }
         }
 
-        // 3. A new NodeClaim from the first NodePool that takes the pod.
+        // 3. A new NodeClaim from the first NodePool that takes the pod. Only these refusals are reported, so only
+        // they are put into words.
+        attempt.explain = true;
         if self.templates.is_empty() {
             return Err(Unschedulable::NoNodePools);
         }
@@ -540,7 +543,7 @@ impl<'a> Scheduler<'a> {
         let c = self.compiled;
         if let Some(volume) = volume {
             if let Err(conflict) = requirements.compatible(&c.interner, volume, allow_undefined) {
-                let why = requirements.explain(&c.interner, volume, conflict);
+                let why = attempt.words(|| requirements.explain(&c.interner, volume, conflict));
                 return Err((vec![Check::Volumes], format!("incompatible volume requirements, {why}")));
             }
             add_narrowing(&c.interner, &mut requirements, volume.iter().map(|(k, r)| (k, r.clone())));
@@ -555,13 +558,20 @@ impl<'a> Scheduler<'a> {
                     attempt.strict,
                     &requirements,
                 )
-                .map_err(|conflict| (vec![Check::Topology], conflict.message))?;
+                .map_err(|conflict| {
+                    (
+                        vec![Check::Topology],
+                        attempt.words(|| {
+                            self.topology.explain(&c.interner, &conflict, attempt.strict, &requirements)
+                        }),
+                    )
+                })?;
             let mut topology = Requirements::default();
             for (key, requirement) in domains {
                 topology.add(&c.interner, key, requirement);
             }
             if let Err(conflict) = requirements.compatible(&c.interner, &topology, allow_undefined) {
-                let why = requirements.explain(&c.interner, &topology, conflict);
+                let why = attempt.words(|| requirements.explain(&c.interner, &topology, conflict));
                 return Err((vec![Check::Topology], format!("topology requirements conflict, {why}")));
             }
             add_narrowing(&c.interner, &mut requirements, topology.iter().map(|(k, r)| (k, r.clone())));
@@ -596,22 +606,15 @@ impl<'a> Scheduler<'a> {
         if let Some(taint) =
             taints::first_untolerated(&template.data.taints, &pod.tolerations, attempt.extra_toleration)
         {
-            return Err((vec![Check::Taints], format!("did not tolerate taint {taint}")));
+            return Err((vec![Check::Taints], attempt.words(|| format!("did not tolerate taint {taint}"))));
         }
         if let Err(conflict) = claim.requirements.compatible(&c.interner, requirements, true) {
-            return Err((
-                vec![Check::Requirements],
-                format!(
-                    "incompatible requirements, {}",
-                    claim.requirements.explain(&c.interner, requirements, conflict)
-                ),
-            ));
+            let why = attempt.words(|| claim.requirements.explain(&c.interner, requirements, conflict));
+            return Err((vec![Check::Requirements], format!("incompatible requirements, {why}")));
         }
         if let Some((port, taken)) = ports_collide(&pod.host_ports, &claim.ports) {
-            return Err((
-                vec![Check::HostPorts],
-                format!("host port {port} conflicts with {taken} of another pod"),
-            ));
+            let why = attempt.words(|| format!("host port {port} conflicts with {taken} of another pod"));
+            return Err((vec![Check::HostPorts], why));
         }
         let mut base = Cow::Borrowed(&claim.requirements);
         if !requirements.is_empty() {
@@ -652,7 +655,11 @@ impl<'a> Scheduler<'a> {
                     });
                 }
                 Err(failure) => {
-                    last_error = Some(self.describe_failure(template, &failure, &effective, &pod.requests));
+                    last_error = Some(if attempt.explain {
+                        self.describe_failure(template, &failure, &effective, &pod.requests)
+                    } else {
+                        (Vec::new(), String::new())
+                    });
                 }
             }
         }
@@ -1168,6 +1175,14 @@ struct Attempt<'a> {
     strict: &'a Requirements,
     constraints: &'a Constraints,
     extra_toleration: Option<&'a Toleration>,
+    /// Whether refusals are put into words; they only are where they get reported.
+    explain: bool,
+}
+
+impl Attempt<'_> {
+    fn words(&self, explanation: impl FnOnce() -> String) -> String {
+        if self.explain { explanation() } else { String::new() }
+    }
 }
 
 /// The first of `ports` that collides with one of `taken`, with what it collides with.

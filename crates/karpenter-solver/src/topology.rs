@@ -87,10 +87,11 @@ impl Constraints {
     }
 }
 
-/// A topology group that left no domain for the pod.
+/// A topology group that left no domain for the pod; put into words by [`Topology::explain`] only when reported.
 #[derive(Debug, Clone)]
 pub(crate) struct TopologyConflict {
-    pub(crate) message: String,
+    group: usize,
+    inverse: bool,
 }
 
 pub(crate) struct Topology {
@@ -240,19 +241,41 @@ impl Topology {
     ) -> Result<Vec<(KeyId, Requirement)>, TopologyConflict> {
         let mut out = Vec::new();
         let exists = Requirement::exists();
-        let owned = constraints.owned.iter().map(|&g| (&self.groups[g], Some(g)));
-        let inverse = constraints.inverse.iter().map(|&g| (&self.inverse[g], None));
-        for (group, owned_index) in owned.chain(inverse) {
+        let owned = constraints.owned.iter().map(|&g| (g, false));
+        let inverse = constraints.inverse.iter().map(|&g| (g, true));
+        for (g, is_inverse) in owned.chain(inverse) {
+            let group = if is_inverse { &self.inverse[g] } else { &self.groups[g] };
             let pod_domains = strict.get(group.key).unwrap_or(&exists);
             let node_domains = node.get(group.key).unwrap_or(&exists);
-            let self_selecting = owned_index.is_some_and(|g| self.self_selecting(pod, g));
+            let self_selecting = !is_inverse && self.self_selecting(pod, g);
             let allowed = group.allowed_domains(interner, self_selecting, pod_domains, node_domains);
             if allowed.shape() == Shape::DoesNotExist {
-                return Err(TopologyConflict { message: group.explain(interner, pod_domains, node_domains) });
+                return Err(TopologyConflict { group: g, inverse: is_inverse });
             }
             out.push((group.key, allowed));
         }
         Ok(out)
+    }
+
+    /// Puts a conflict found by [`Topology::domain_requirements`] into words, given the same `strict` and `node`
+    /// requirements: the group, its counts and what the pod and the node allow.
+    pub(crate) fn explain(
+        &self,
+        interner: &Interner,
+        conflict: &TopologyConflict,
+        strict: &Requirements,
+        node: &Requirements,
+    ) -> String {
+        let group =
+            if conflict.inverse { &self.inverse[conflict.group] } else { &self.groups[conflict.group] };
+        let exists = Requirement::exists();
+        let pod_domains = strict.get(group.key).unwrap_or(&exists);
+        let node_domains = node.get(group.key).unwrap_or(&exists);
+        let mut text = group.explain(interner, pod_domains, node_domains);
+        if conflict.inverse {
+            text.push_str(" (required anti-affinity of pods already placed)");
+        }
+        text
     }
 
     /// `Record`: count `pod` in every group that selects it, given where it landed.
