@@ -59,7 +59,8 @@ pub(crate) struct BoundPod {
 /// An instance type with its allocatable resources worked out.
 #[derive(Debug, Clone)]
 pub(crate) struct InstanceTypeData {
-    pub(crate) name: String,
+    /// Shared with every plan option that names it.
+    pub(crate) name: std::sync::Arc<str>,
     pub(crate) requirements: Requirements,
     pub(crate) capacity: Res,
     pub(crate) allocatable: Res,
@@ -569,7 +570,7 @@ fn compile_instance_type(
             available: offering.available,
         });
     }
-    Ok(InstanceTypeData { name: it.name.clone(), requirements, capacity, allocatable, offerings })
+    Ok(InstanceTypeData { name: it.name.as_str().into(), requirements, capacity, allocatable, offerings })
 }
 
 fn compile_template(

@@ -20,7 +20,7 @@
 //! }"#).unwrap();
 //! let plan = solve(&problem, &SolverConfig::default());
 //! assert_eq!(plan.new_node_claims.len(), 1);
-//! assert_eq!(plan.new_node_claims[0].instance_type_options[0].name, "m.large");
+//! assert_eq!(&*plan.new_node_claims[0].instance_type_options[0].name, "m.large");
 //! ```
 
 mod compile;

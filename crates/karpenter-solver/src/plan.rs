@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt::{self, Write as _};
+use std::sync::Arc;
 
 use serde::Serialize;
 
@@ -59,8 +60,11 @@ pub struct NewNodeClaim {
     pub taints: Vec<Taint>,
     /// Startup taints the node will carry until initialised.
     pub startup_taints: Vec<Taint>,
-    /// The NodeClaim's requirements, instance types and capacity types included.
+    /// The NodeClaim's requirements, capacity types included. The instance-type requirement is
+    /// `instance_type_options`; [`NewNodeClaim::node_selector_requirements`] gives the complete list.
     pub requirements: Vec<NodeSelectorRequirement>,
+    /// minValues of the `node.kubernetes.io/instance-type` requirement, if the NodePool sets one.
+    pub instance_type_min_values: Option<u32>,
     /// Launch options, cheapest first.
     pub instance_type_options: Vec<InstanceTypeOption>,
     /// Pods it is meant for.
@@ -76,13 +80,29 @@ impl NewNodeClaim {
     pub fn cheapest_price(&self) -> Option<f64> {
         self.instance_type_options.first().map(|o| o.price)
     }
+
+    /// Every requirement of the NodeClaim as it is written to the API: `requirements` plus
+    /// `node.kubernetes.io/instance-type In` the launch options, sorted by key.
+    pub fn node_selector_requirements(&self) -> Vec<NodeSelectorRequirement> {
+        let mut names: Vec<String> = self.instance_type_options.iter().map(|o| o.name.to_string()).collect();
+        names.sort();
+        let mut all = self.requirements.clone();
+        all.push(NodeSelectorRequirement {
+            key: crate::labels::INSTANCE_TYPE.to_string(),
+            operator: "In".to_string(),
+            values: names,
+            min_values: self.instance_type_min_values,
+        });
+        all.sort_by(|a, b| a.key.cmp(&b.key).then_with(|| a.operator.cmp(&b.operator)));
+        all
+    }
 }
 
 /// One instance type a NodeClaim may launch as.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct InstanceTypeOption {
     /// Instance type name.
-    pub name: String,
+    pub name: Arc<str>,
     /// Its cheapest available offering compatible with the NodeClaim.
     pub price: f64,
 }
@@ -225,9 +245,6 @@ impl Plan {
             let requests: Vec<String> = claim.requests.iter().map(|(k, v)| format!("{k}={v}")).collect();
             let _ = writeln!(out, "  requests: {}", requests.join(" "));
             for requirement in &claim.requirements {
-                if requirement.key == crate::labels::INSTANCE_TYPE {
-                    continue;
-                }
                 let min = requirement.min_values.map(|m| format!(" minValues={m}")).unwrap_or_default();
                 let values = if requirement.values.is_empty() {
                     String::new()

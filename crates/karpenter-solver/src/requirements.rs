@@ -16,7 +16,7 @@ pub(crate) type KeyId = u32;
 pub(crate) type ValueId = u32;
 
 /// First value id used for hostname placeholders.
-const PLACEHOLDER_BASE: ValueId = 1 << 31;
+pub(crate) const PLACEHOLDER_BASE: ValueId = 1 << 31;
 
 /// Interned label keys and values for one solve.
 #[derive(Debug, Clone, Default)]

@@ -52,17 +52,32 @@ struct DaemonGroup {
     ports: Vec<HostPort>,
 }
 
+/// Marks an instance type a template does not offer in [`Template::group_of`].
+const NO_GROUP: u32 = u32::MAX;
+
 /// A NodePool template with its instance types narrowed to those its requirements allow.
 struct Template<'a> {
     data: &'a TemplateData,
     /// Instance types that survive the template's own requirements, by name.
     instance_types: Vec<u32>,
-    /// DaemonSet overhead group of each instance type, indexed by instance type.
-    group_of: HashMap<u32, usize>,
+    /// DaemonSet overhead group of each instance type, indexed by instance type; `NO_GROUP` for types the
+    /// template does not offer.
+    group_of: Vec<u32>,
     groups: Vec<DaemonGroup>,
     /// What the NodePool may still launch: limit minus existing capacity minus opened claims.
     remaining: Vec<Option<i64>>,
     remaining_nodes: Option<i64>,
+}
+
+impl Template<'_> {
+    fn group_index(&self, instance_type: u32) -> Option<usize> {
+        let group = *self.group_of.get(instance_type as usize)?;
+        (group != NO_GROUP).then_some(group as usize)
+    }
+
+    fn group(&self, instance_type: u32) -> Option<&DaemonGroup> {
+        self.group_index(instance_type).map(|g| &self.groups[g])
+    }
 }
 
 /// A NodeClaim opened in this round.
@@ -213,7 +228,7 @@ impl<'a> Scheduler<'a> {
         // Group instance types by the set of DaemonSet pods that would run on them.
         let mut group_index: BTreeMap<Vec<usize>, usize> = BTreeMap::new();
         let mut groups = Vec::new();
-        let mut group_of = HashMap::new();
+        let mut group_of = vec![NO_GROUP; c.instance_types.len()];
         for &it in &instance_types {
             let daemons: Vec<usize> = (0..c.daemons.len())
                 .filter(|&d| {
@@ -235,7 +250,7 @@ impl<'a> Scheduler<'a> {
                 let ports = daemons.iter().flat_map(|&d| c.daemons[d].host_ports.iter().cloned()).collect();
                 groups.push(DaemonGroup { overhead, ports });
             }
-            group_of.insert(it, group);
+            group_of[it as usize] = group as u32;
         }
         Ok(Template {
             data,
@@ -415,8 +430,9 @@ impl<'a> Scheduler<'a> {
             let claim_index = self.claim_order[position];
             let claim = &self.claims[claim_index];
             let template = &self.templates[claim.template];
-            let new_requests = resources::sum(&claim.requests, &data.requests);
-            if !resources::fits(&new_requests, &claim.headroom) {
+            if !resources::fits_with(&claim.requests, &data.requests, &claim.headroom)
+                || self.topology.refuses_hostname(pod, &constraints, claim.hostname)
+            {
                 continue;
             }
             if let Ok(admission) = self.admit(template, claim, &attempt, false) {
@@ -583,12 +599,9 @@ impl<'a> Scheduler<'a> {
     fn volume_alternatives<'p>(
         &self,
         data: &'p PodData,
-    ) -> Box<dyn Iterator<Item = Option<&'p Requirements>> + 'p> {
-        if data.volume_alternatives.is_empty() {
-            Box::new(std::iter::once(None))
-        } else {
-            Box::new(data.volume_alternatives.iter().map(Some))
-        }
+    ) -> impl Iterator<Item = Option<&'p Requirements>> + 'p {
+        let count = data.volume_alternatives.len().max(1);
+        (0..count).map(|i| data.volume_alternatives.get(i))
     }
 
     /// `NodeClaim.CanAdd`: taints, requirements, each volume alternative with the topology, host ports, then the
@@ -634,7 +647,7 @@ impl<'a> Scheduler<'a> {
             let mut effective = narrowed.into_owned();
             // DaemonSet groups whose pods take one of the pod's host ports cannot host it.
             let overhead_of = |it: u32| {
-                let group = &template.groups[*template.group_of.get(&it)?];
+                let group = template.group(it)?;
                 ports_collide(&pod.host_ports, &group.ports).is_none().then_some(&group.overhead)
             };
             let outcome = self.filter_instance_types(
@@ -840,8 +853,8 @@ impl<'a> Scheduler<'a> {
             let mut headroom = vec![i64::MIN; c.table.len()];
             for &it in &claim.instance_types {
                 let mut room = c.instance_types[it as usize].allocatable.clone();
-                if let Some(&group) = template.group_of.get(&it) {
-                    resources::sub_assign(&mut room, &template.groups[group].overhead);
+                if let Some(group) = template.group(it) {
+                    resources::sub_assign(&mut room, &group.overhead);
                 }
                 resources::max_assign(&mut headroom, &room);
             }
@@ -948,7 +961,7 @@ impl<'a> Scheduler<'a> {
         let mut requests = claim.requests.clone();
         let mut smallest_overhead: Option<Res> = None;
         let mut seen_groups: Vec<usize> =
-            claim.instance_types.iter().filter_map(|it| template.group_of.get(it).copied()).collect();
+            claim.instance_types.iter().filter_map(|&it| template.group_index(it)).collect();
         seen_groups.sort_unstable();
         seen_groups.dedup();
         for group in seen_groups {
@@ -1013,18 +1026,9 @@ impl<'a> Scheduler<'a> {
             }
             push_selectors(&mut selectors, name, requirement, c);
         }
-        let instance_type_min = requirements.get(c.instance_type_key).and_then(|r| r.min_values);
-        selectors.push(NodeSelectorRequirement {
-            key: labels::INSTANCE_TYPE.to_string(),
-            operator: "In".to_string(),
-            values: {
-                let mut names: Vec<String> =
-                    options.iter().map(|(it, _)| c.instance_types[*it as usize].name.clone()).collect();
-                names.sort();
-                names
-            },
-            min_values: instance_type_min,
-        });
+        // The instance-type requirement is the list of options; `NewNodeClaim::node_selector_requirements` adds it
+        // back, so thousands of NodeClaims do not each carry every name twice.
+        let instance_type_min_values = requirements.get(c.instance_type_key).and_then(|r| r.min_values);
         if !capacity_types.is_empty() {
             let existing_min = requirements.get(c.capacity_type_key).and_then(|r| r.min_values);
             selectors.push(NodeSelectorRequirement {
@@ -1046,6 +1050,7 @@ impl<'a> Scheduler<'a> {
             taints: template.data.model_taints.clone(),
             startup_taints: template.data.model_startup_taints.clone(),
             requirements: selectors,
+            instance_type_min_values,
             instance_type_options: options
                 .iter()
                 .map(|(it, price)| InstanceTypeOption {

@@ -33,7 +33,7 @@ pub(crate) struct Group {
     min_domains: Option<i32>,
     filter: Option<NodeFilter>,
     /// Matching pods per known domain; known domains without pods are present with zero.
-    counts: HashMap<ValueId, i32>,
+    counts: DomainCounts,
     /// Domains holding at least one matching pod, in the order they filled.
     occupied: Vec<ValueId>,
 }
@@ -313,12 +313,34 @@ impl Topology {
         }
     }
 
+    /// A cheap early answer for a node whose hostname is its only possible domain: true when a hostname
+    /// anti-affinity or spread constraint already rules it out. It decides exactly as
+    /// [`Topology::domain_requirements`] would for these groups, so a node it refuses need not be checked further.
+    pub(crate) fn refuses_hostname(&self, pod: usize, constraints: &Constraints, hostname: ValueId) -> bool {
+        let owned = constraints.owned.iter().any(|&g| {
+            let group = &self.groups[g];
+            group.hostname
+                && match group.kind {
+                    Kind::AntiAffinity => group.count(hostname) > 0,
+                    Kind::Spread => {
+                        group.count(hostname) + i32::from(self.self_selecting(pod, g)) > group.max_skew
+                    }
+                    Kind::Affinity => false,
+                }
+        });
+        owned
+            || constraints
+                .inverse
+                .iter()
+                .any(|&g| self.inverse[g].hostname && self.inverse[g].count(hostname) > 0)
+    }
+
     /// Makes every hostname group aware of a new node's hostname.
     pub(crate) fn register_hostname(&mut self, hostname: ValueId) {
         let key = self.hostname_key;
         for group in self.groups.iter_mut().chain(self.inverse.iter_mut()) {
             if group.key == key {
-                group.counts.entry(hostname).or_insert(0);
+                group.counts.slot(hostname);
             }
         }
     }
@@ -363,9 +385,93 @@ fn domain_universe(c: &Compiled, templates: &[(&Requirements, &[Taint], &[u32])]
     universe
 }
 
+/// Pod counts per domain. Placeholder hostnames of new NodeClaims are dense, so they live in a vector; other
+/// domains in a map keyed by the interned value.
+#[derive(Debug, Clone, Default)]
+struct DomainCounts {
+    known: HashMap<ValueId, i32, BuildIdHasher>,
+    /// Count per placeholder index; `None` for placeholders not registered in this group.
+    placeholders: Vec<Option<i32>>,
+}
+
+impl DomainCounts {
+    fn placeholder_index(domain: ValueId) -> Option<usize> {
+        domain.checked_sub(crate::requirements::PLACEHOLDER_BASE).map(|i| i as usize)
+    }
+
+    fn get(&self, domain: ValueId) -> Option<i32> {
+        match DomainCounts::placeholder_index(domain) {
+            Some(i) => self.placeholders.get(i).copied().flatten(),
+            None => self.known.get(&domain).copied(),
+        }
+    }
+
+    fn contains(&self, domain: ValueId) -> bool {
+        self.get(domain).is_some()
+    }
+
+    fn slot(&mut self, domain: ValueId) -> &mut i32 {
+        match DomainCounts::placeholder_index(domain) {
+            Some(i) => {
+                if self.placeholders.len() <= i {
+                    self.placeholders.resize(i + 1, None);
+                }
+                self.placeholders[i].get_or_insert(0)
+            }
+            None => self.known.entry(domain).or_insert(0),
+        }
+    }
+
+    fn iter(&self) -> impl Iterator<Item = (ValueId, i32)> + '_ {
+        let known = self.known.iter().map(|(d, c)| (*d, *c));
+        let placeholders = self
+            .placeholders
+            .iter()
+            .enumerate()
+            .filter_map(|(i, c)| c.map(|c| (crate::requirements::PLACEHOLDER_BASE + i as ValueId, c)));
+        known.chain(placeholders)
+    }
+}
+
+/// A hasher for interned ids: they are already well spread, so one multiplication mixes them enough and costs far
+/// less than SipHash in the scheduler's innermost loops.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct BuildIdHasher;
+
+impl std::hash::BuildHasher for BuildIdHasher {
+    type Hasher = IdHasher;
+    fn build_hasher(&self) -> IdHasher {
+        IdHasher(0)
+    }
+}
+
+/// See [`BuildIdHasher`].
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct IdHasher(u64);
+
+impl std::hash::Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+    }
+    fn write_u32(&mut self, n: u32) {
+        self.0 = (self.0 ^ u64::from(n)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (self.0 ^ n).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+    fn write_usize(&mut self, n: usize) {
+        self.write_u64(n as u64);
+    }
+}
+
 impl Group {
     fn new(term: &Term, hostname_key: KeyId, tolerations: &[Toleration], universe: &DomainUniverse) -> Self {
-        let mut counts = HashMap::new();
+        let mut counts = DomainCounts::default();
         // Spread groups honour taints only under nodeTaintsPolicy=Honor; affinity groups always do (upstream's
         // zero-value policy is not "Ignore").
         let honor_taints = term.filter.as_ref().is_none_or(|f| f.honor_taints);
@@ -376,7 +482,7 @@ impl Group {
                         .iter()
                         .any(|taints| taints::first_untolerated(taints, tolerations, None).is_none());
                 if open {
-                    counts.insert(domain, 0);
+                    counts.slot(domain);
                 }
             }
         }
@@ -405,7 +511,7 @@ impl Group {
                 continue;
             }
             let Some(domain) = node_domain(node, self.key) else { continue };
-            self.counts.entry(domain).or_insert(0);
+            self.counts.slot(domain);
             for pod in &node.pods {
                 if self.selects(&pod.namespace, &pod.labels) {
                     self.record(domain);
@@ -415,7 +521,7 @@ impl Group {
     }
 
     fn record(&mut self, domain: ValueId) {
-        let count = self.counts.entry(domain).or_insert(0);
+        let count = self.counts.slot(domain);
         if *count == 0 {
             self.occupied.push(domain);
         }
@@ -434,7 +540,7 @@ impl Group {
     }
 
     fn count(&self, domain: ValueId) -> i32 {
-        self.counts.get(&domain).copied().unwrap_or(0)
+        self.counts.get(domain).unwrap_or(0)
     }
 
     /// Candidate domains: the node's concrete values when it has them, else every known domain it allows.
@@ -444,9 +550,9 @@ impl Group {
         node: &'a Requirement,
     ) -> Box<dyn Iterator<Item = ValueId> + 'a> {
         if node.shape() == Shape::In {
-            Box::new(node.values().iter().copied().filter(|d| self.counts.contains_key(d)))
+            Box::new(node.values().iter().copied().filter(|d| self.counts.contains(*d)))
         } else {
-            Box::new(self.counts.keys().copied().filter(move |d| node.has(interner, *d)))
+            Box::new(self.counts.iter().map(|(d, _)| d).filter(move |d| node.has(interner, *d)))
         }
     }
 
@@ -472,7 +578,7 @@ impl Group {
         }
         let mut min = i32::MAX;
         let mut eligible = 0;
-        for (&domain, &count) in &self.counts {
+        for (domain, count) in self.counts.iter() {
             if pod.has(interner, domain) {
                 eligible += 1;
                 min = min.min(count);
@@ -531,8 +637,8 @@ impl Group {
     /// The smallest-named known domain `allowed` accepts.
     fn first_domain(&self, interner: &Interner, allowed: impl Fn(ValueId) -> bool) -> Option<ValueId> {
         self.counts
-            .keys()
-            .copied()
+            .iter()
+            .map(|(d, _)| d)
             .filter(|d| allowed(*d))
             .min_by(|a, b| interner.value_name(*a).cmp(&interner.value_name(*b)))
     }
@@ -595,7 +701,7 @@ impl Group {
 
     fn explain(&self, interner: &Interner, pod: &Requirement, node: &Requirement) -> String {
         let mut counts: Vec<(String, i32)> =
-            self.counts.iter().map(|(d, c)| (interner.value_name(*d).to_string(), *c)).collect();
+            self.counts.iter().map(|(d, c)| (interner.value_name(d).to_string(), c)).collect();
         counts.sort();
         let mut shown = String::new();
         for (i, (domain, count)) in counts.iter().take(25).enumerate() {

@@ -323,7 +323,7 @@ fn check_invariants(problem: &Problem, plan: &Plan) -> Result<(), TestCaseError>
         }
         let claim_zone = claim.requirements.iter().find(|r| r.key == "topology.kubernetes.io/zone");
         for option in &claim.instance_type_options {
-            let it = problem.instance_types.iter().find(|t| t.name == option.name).unwrap();
+            let it = problem.instance_types.iter().find(|t| *t.name == *option.name).unwrap();
             let (a_cpu, a_memory, a_pods) = capacity_of(&it.capacity);
             prop_assert!(
                 cpu <= a_cpu && memory <= a_memory && claim.pods.len() as i64 <= a_pods,
