@@ -155,24 +155,37 @@ pub(crate) fn compile(problem: &Problem, config: &SolverConfig) -> Compiled {
 
     // Instance types shared by every NodePool are compiled once; per-pool lists are compiled separately.
     let mut instance_types = Vec::new();
-    let mut compile_types =
-        |interner: &mut Interner, list: &[model::InstanceType], errors: &mut Vec<InputError>| {
-            let mut indices = Vec::with_capacity(list.len());
-            for it in list {
-                match compile_instance_type(interner, &table, it) {
-                    Ok(data) => {
-                        indices.push(instance_types.len() as u32);
-                        instance_types.push(data);
+    let mut compile_types = |interner: &mut Interner,
+                             list: &[model::InstanceType],
+                             errors: &mut Vec<InputError>| {
+        let mut indices = Vec::with_capacity(list.len());
+        for it in list {
+            match compile_instance_type(interner, &table, it) {
+                Ok(data) => {
+                    // Capacity reservations need the reservation manager of upstream's scheduler, which is not
+                    // modelled yet: say so rather than launch into a reservation as if it were on-demand.
+                    for (i, offering) in it.offerings.iter().enumerate() {
+                        if offering.capacity_type == labels::CAPACITY_TYPE_RESERVED {
+                            errors.push(InputError {
+                                object: format!("InstanceType/{}", it.name),
+                                field: Some(format!("offerings[{i}]")),
+                                message: "reserved capacity is not supported yet; the offering is ignored"
+                                    .to_string(),
+                            });
+                        }
                     }
-                    Err((field, message)) => errors.push(InputError {
-                        object: format!("InstanceType/{}", it.name),
-                        field: Some(field),
-                        message,
-                    }),
+                    indices.push(instance_types.len() as u32);
+                    instance_types.push(data);
                 }
+                Err((field, message)) => errors.push(InputError {
+                    object: format!("InstanceType/{}", it.name),
+                    field: Some(field),
+                    message,
+                }),
             }
-            indices
-        };
+        }
+        indices
+    };
     let shared_types = compile_types(&mut interner, &problem.instance_types, &mut input_errors);
     let mut templates = Vec::new();
     for pool in &problem.node_pools {
@@ -567,7 +580,7 @@ fn compile_instance_type(
             zone: interner.value(&offering.zone),
             capacity_type: interner.value(&offering.capacity_type),
             price: offering.price,
-            available: offering.available,
+            available: offering.available && offering.capacity_type != labels::CAPACITY_TYPE_RESERVED,
         });
     }
     Ok(InstanceTypeData { name: it.name.as_str().into(), requirements, capacity, allocatable, offerings })

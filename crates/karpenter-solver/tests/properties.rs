@@ -408,3 +408,208 @@ proptest! {
         prop_assert_eq!(plan, again);
     }
 }
+
+// ---- Topology ----
+
+/// Which topology rule a generated pod follows.
+#[derive(Debug, Clone, Copy)]
+enum Rule {
+    /// Zone spread, maxSkew 1 or 2, over pods of the same rule.
+    Spread(i32),
+    /// Required hostname anti-affinity to pods of the same rule.
+    HostnameAnti,
+    /// Required zone anti-affinity to pods of the same rule.
+    ZoneAnti,
+    /// Required zone self-affinity.
+    SelfAffinity,
+    None,
+}
+
+fn rule_strategy() -> impl Strategy<Value = Rule> {
+    prop_oneof![
+        (1i32..3).prop_map(Rule::Spread),
+        Just(Rule::HostnameAnti),
+        Just(Rule::ZoneAnti),
+        Just(Rule::SelfAffinity),
+        Just(Rule::None),
+    ]
+}
+
+fn app_of(rule: Rule) -> &'static str {
+    match rule {
+        Rule::Spread(_) => "spread",
+        Rule::HostnameAnti => "hostname-anti",
+        Rule::ZoneAnti => "zone-anti",
+        Rule::SelfAffinity => "self-affinity",
+        Rule::None => "none",
+    }
+}
+
+fn topology_problem_strategy() -> impl Strategy<Value = (Problem, Vec<Rule>)> {
+    (
+        prop::collection::vec((pod_strategy(), rule_strategy()), 0..40),
+        prop::collection::vec(type_strategy(), 1..6),
+        prop::collection::vec(node_strategy(), 0..3),
+        1i32..3,
+    )
+        .prop_map(|(pods, types, nodes, skew)| {
+            let plain: Vec<GenPod> = pods
+                .iter()
+                .map(|(p, _)| GenPod {
+                    zone: None,
+                    arch: None,
+                    team: None,
+                    tolerations: Vec::new(),
+                    ..p.clone()
+                })
+                .collect();
+            let nodes: Vec<GenNode> = nodes.into_iter().map(|n| GenNode { taint: None, ..n }).collect();
+            let pool =
+                GenPool { weight: None, team: false, taints: Vec::new(), cpu_limit: None, node_limit: None };
+            let mut problem = build(&plain, &types, &[pool], &nodes);
+            // One skew for every spread pod, so that they all share one constraint.
+            let rules: Vec<Rule> = pods
+                .iter()
+                .map(|(_, r)| if let Rule::Spread(_) = r { Rule::Spread(skew) } else { *r })
+                .collect();
+            for (pod, rule) in problem.pods.iter_mut().zip(&rules) {
+                let app = app_of(*rule);
+                pod.labels.insert("app".to_string(), app.to_string());
+                let selector = Some(LabelSelector {
+                    match_labels: BTreeMap::from([("app".to_string(), app.to_string())]),
+                    ..LabelSelector::default()
+                });
+                let term = |key: &str| PodAffinityTerm {
+                    label_selector: selector.clone(),
+                    topology_key: key.to_string(),
+                    ..PodAffinityTerm::default()
+                };
+                match rule {
+                    Rule::Spread(skew) => {
+                        pod.topology_spread_constraints.push(TopologySpreadConstraint {
+                            max_skew: *skew,
+                            topology_key: "topology.kubernetes.io/zone".into(),
+                            when_unsatisfiable: "DoNotSchedule".into(),
+                            label_selector: selector.clone(),
+                            ..TopologySpreadConstraint::default()
+                        });
+                    }
+                    Rule::HostnameAnti => {
+                        pod.pod_anti_affinity = Some(PodAffinity {
+                            required: vec![term("kubernetes.io/hostname")],
+                            preferred: vec![],
+                        })
+                    }
+                    Rule::ZoneAnti => {
+                        pod.pod_anti_affinity = Some(PodAffinity {
+                            required: vec![term("topology.kubernetes.io/zone")],
+                            preferred: vec![],
+                        })
+                    }
+                    Rule::SelfAffinity => {
+                        pod.pod_affinity = Some(PodAffinity {
+                            required: vec![term("topology.kubernetes.io/zone")],
+                            preferred: vec![],
+                        })
+                    }
+                    Rule::None => {}
+                }
+            }
+            (problem, rules)
+        })
+}
+
+/// Where each placed pod went: the node or claim it is on and the zones that place may be in.
+fn placements(problem: &Problem, plan: &Plan) -> BTreeMap<String, (String, Vec<String>)> {
+    let mut placed = BTreeMap::new();
+    for placement in &plan.existing_nodes {
+        let node = problem.nodes.iter().find(|n| n.name == placement.node).unwrap();
+        let zone = node.labels["topology.kubernetes.io/zone"].clone();
+        for pod in &placement.pods {
+            placed.insert(pod.name.clone(), (format!("node/{}", node.name), vec![zone.clone()]));
+        }
+    }
+    for (i, claim) in plan.new_node_claims.iter().enumerate() {
+        let zones = match claim.requirements.iter().find(|r| r.key == "topology.kubernetes.io/zone") {
+            Some(requirement) => requirement.values.clone(),
+            None => ZONES.iter().map(|z| z.to_string()).collect(),
+        };
+        for pod in &claim.pods {
+            placed.insert(pod.name.clone(), (format!("claim/{i}"), zones.clone()));
+        }
+    }
+    placed
+}
+
+fn check_topology(problem: &Problem, rules: &[Rule], plan: &Plan) -> Result<(), TestCaseError> {
+    let placed = placements(problem, plan);
+    let of_rule = |wanted: fn(Rule) -> bool| -> Vec<(&String, &Vec<String>)> {
+        problem
+            .pods
+            .iter()
+            .zip(rules)
+            .filter(|(_, r)| wanted(**r))
+            .filter_map(|(p, _)| placed.get(&p.name).map(|(place, zones)| (place, zones)))
+            .collect()
+    };
+
+    // Hostname anti-affinity: never two on one node.
+    let hosts = of_rule(|r| matches!(r, Rule::HostnameAnti));
+    let distinct: BTreeSet<&String> = hosts.iter().map(|(place, _)| *place).collect();
+    prop_assert_eq!(distinct.len(), hosts.len(), "two hostname-anti-affinity pods share a node");
+
+    // Zone anti-affinity: the zones each pod's node may be in never overlap.
+    let zoned = of_rule(|r| matches!(r, Rule::ZoneAnti));
+    let mut seen_zones = BTreeSet::new();
+    for (_, zones) in &zoned {
+        for zone in *zones {
+            prop_assert!(
+                seen_zones.insert(zone.clone()),
+                "two zone-anti-affinity pods may share zone {zone}"
+            );
+        }
+    }
+
+    // Self-affinity: one zone for all.
+    let together = of_rule(|r| matches!(r, Rule::SelfAffinity));
+    let zones: BTreeSet<&Vec<String>> = together.iter().map(|(_, zones)| *zones).collect();
+    prop_assert!(zones.len() <= 1, "self-affinity pods in several zones: {zones:?}");
+    prop_assert!(zones.iter().all(|z| z.len() == 1), "a self-affinity pod is not pinned to one zone");
+
+    // Spread: final counts within maxSkew over every zone some instance type offers.
+    let skew = rules.iter().find_map(|r| if let Rule::Spread(s) = r { Some(*s) } else { None });
+    if let Some(skew) = skew {
+        let universe: BTreeSet<String> =
+            problem.instance_types.iter().flat_map(|t| t.offerings.iter().map(|o| o.zone.clone())).collect();
+        let mut counts: BTreeMap<String, i32> = universe.iter().map(|z| (z.clone(), 0)).collect();
+        for (_, zones) in of_rule(|r| matches!(r, Rule::Spread(_))) {
+            prop_assert_eq!(zones.len(), 1, "a spread pod is not pinned to one zone");
+            *counts.entry(zones[0].clone()).or_insert(0) += 1;
+        }
+        let max = counts.values().max().copied().unwrap_or(0);
+        let min = counts.values().min().copied().unwrap_or(0);
+        prop_assert!(max - min <= skew, "zone counts {counts:?} exceed maxSkew {skew}");
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    #[test]
+    fn no_placement_breaks_spread_or_affinity((problem, rules) in topology_problem_strategy()) {
+        let plan = solve(&problem, &SolverConfig::default());
+        check_invariants(&problem, &plan)?;
+        check_topology(&problem, &rules, &plan)?;
+    }
+
+    #[test]
+    fn topology_plans_do_not_depend_on_input_order((problem, _rules) in topology_problem_strategy(), seed in any::<u64>()) {
+        let plan = solve(&problem, &SolverConfig::default());
+        let mut shuffled = problem.clone();
+        shuffle(&mut shuffled.pods, seed);
+        shuffle(&mut shuffled.instance_types, seed.rotate_left(17));
+        shuffle(&mut shuffled.nodes, seed.rotate_left(47));
+        prop_assert_eq!(plan, solve(&shuffled, &SolverConfig::default()));
+    }
+}
