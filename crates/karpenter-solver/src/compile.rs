@@ -122,6 +122,8 @@ pub(crate) struct Compiled {
     pub(crate) capacity_type_key: KeyId,
     pub(crate) instance_type_key: KeyId,
     pub(crate) hostname_key: KeyId,
+    /// For each of `instance_types` compiled from the problem's shared list, its position in that list.
+    pub(crate) shared_positions: Vec<usize>,
 }
 
 /// A field path and what is wrong with it.
@@ -155,11 +157,12 @@ pub(crate) fn compile(problem: &Problem, config: &SolverConfig) -> Compiled {
 
     // Instance types shared by every NodePool are compiled once; per-pool lists are compiled separately.
     let mut instance_types = Vec::new();
+    let mut positions: Vec<usize> = Vec::new();
     let mut compile_types = |interner: &mut Interner,
                              list: &[model::InstanceType],
                              errors: &mut Vec<InputError>| {
         let mut indices = Vec::with_capacity(list.len());
-        for it in list {
+        for (position, it) in list.iter().enumerate() {
             match compile_instance_type(interner, &table, it) {
                 Ok(data) => {
                     // Capacity reservations need the reservation manager of upstream's scheduler, which is not
@@ -176,6 +179,7 @@ pub(crate) fn compile(problem: &Problem, config: &SolverConfig) -> Compiled {
                     }
                     indices.push(instance_types.len() as u32);
                     instance_types.push(data);
+                    positions.push(position);
                 }
                 Err((field, message)) => errors.push(InputError {
                     object: format!("InstanceType/{}", it.name),
@@ -202,6 +206,8 @@ pub(crate) fn compile(problem: &Problem, config: &SolverConfig) -> Compiled {
             }),
         }
     }
+    // Bad instance types were set aside; the index needs the input position of each one kept.
+    let shared_positions: Vec<usize> = shared_types.iter().map(|&t| positions[t as usize]).collect();
     for template in &mut templates {
         template
             .instance_types
@@ -249,6 +255,7 @@ pub(crate) fn compile(problem: &Problem, config: &SolverConfig) -> Compiled {
         capacity_type_key,
         instance_type_key,
         hostname_key,
+        shared_positions,
     }
 }
 
@@ -586,7 +593,7 @@ fn compile_instance_type(
     Ok(InstanceTypeData { name: it.name.as_str().into(), requirements, capacity, allocatable, offerings })
 }
 
-fn compile_template(
+pub(crate) fn compile_template(
     interner: &mut Interner,
     table: &ResourceTable,
     pool: &NodePool,

@@ -24,6 +24,8 @@
 //! ```
 
 mod compile;
+mod filter;
+mod index;
 pub mod labels;
 pub mod model;
 pub mod plan;
@@ -35,6 +37,7 @@ mod scheduler;
 mod taints;
 mod topology;
 
+pub use index::InstanceTypeIndex;
 pub use plan::Plan;
 
 /// Whether preferences (preferred node affinity, and later preferred pod affinity and ScheduleAnyway spread) are

@@ -10,6 +10,9 @@ use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap, VecDeque};
 
 use crate::compile::{Compiled, InstanceTypeData, NodeData, PodData, TemplateData};
+use crate::filter::{
+    FilterFailure, cheapest_price, compatible_offerings, filter_instance_types, satisfies_min_values,
+};
 use crate::labels;
 use crate::model::{NodeSelectorRequirement, Problem};
 use crate::plan::{
@@ -112,18 +115,6 @@ struct Admission {
     min_values_relaxed: bool,
 }
 
-/// Why an instance-type filter left nothing, in the terms of upstream's `InstanceTypeFilterError`.
-#[derive(Default)]
-struct FilterFailure {
-    requirements_met: bool,
-    fits: bool,
-    has_offering: bool,
-    requirements_and_fits: bool,
-    requirements_and_offering: bool,
-    fits_and_offering: bool,
-    min_values: Option<Vec<String>>,
-}
-
 pub(crate) struct Scheduler<'a> {
     compiled: &'a Compiled,
     config: &'a SolverConfig,
@@ -205,7 +196,8 @@ impl<'a> Scheduler<'a> {
         let zero = c.table.zero();
         let relax = self.config.min_values_policy == MinValuesPolicy::BestEffort;
         let mut requirements = data.requirements.clone();
-        let outcome = self.filter_instance_types(
+        let outcome = filter_instance_types(
+            c,
             &data.instance_types,
             &mut requirements,
             &zero,
@@ -650,7 +642,8 @@ impl<'a> Scheduler<'a> {
                 let group = template.group(it)?;
                 ports_collide(&pod.host_ports, &group.ports).is_none().then_some(&group.overhead)
             };
-            let outcome = self.filter_instance_types(
+            let outcome = filter_instance_types(
+                c,
                 &claim.instance_types,
                 &mut effective,
                 &new_requests,
@@ -677,72 +670,6 @@ impl<'a> Scheduler<'a> {
             }
         }
         Err(last_error.expect("there is always at least one volume alternative"))
-    }
-
-    /// `filterInstanceTypesByRequirements`. When `check_requirements` is false the requirements are known to be
-    /// those the instance types were already filtered by, so only resources are checked.
-    fn filter_instance_types<'o>(
-        &self,
-        instance_types: &[u32],
-        requirements: &mut Requirements,
-        requests: &Res,
-        overhead_of: impl Fn(u32) -> Option<&'o Res>,
-        relax_min_values: bool,
-        check_requirements: bool,
-    ) -> Result<(Vec<u32>, bool), FilterFailure> {
-        let c = self.compiled;
-        let mut failure = FilterFailure::default();
-        let mut remaining = Vec::with_capacity(instance_types.len());
-        for &index in instance_types {
-            let Some(overhead) = overhead_of(index) else { continue };
-            let it = &c.instance_types[index as usize];
-            let fits = resources::fits_with(requests, overhead, &it.allocatable);
-            let (compatible, has_offering) = if check_requirements {
-                (
-                    it.requirements.intersects(&c.interner, requirements).is_ok(),
-                    self.has_offering(it, requirements),
-                )
-            } else {
-                (true, true)
-            };
-            failure.requirements_met |= compatible;
-            failure.fits |= fits;
-            failure.has_offering |= has_offering;
-            failure.requirements_and_fits |= compatible && fits && !has_offering;
-            failure.requirements_and_offering |= compatible && has_offering && !fits;
-            failure.fits_and_offering |= fits && has_offering && !compatible;
-            if compatible && fits && has_offering {
-                remaining.push(index);
-            }
-        }
-        let mut relaxed = false;
-        if requirements.has_min_values()
-            && !remaining.is_empty()
-            && let Err(unmet) = satisfies_min_values(c, &remaining, requirements)
-        {
-            if !relax_min_values {
-                let mut keys: Vec<String> =
-                    unmet.keys().map(|k| c.interner.key_name(*k).to_string()).collect();
-                keys.sort();
-                failure.min_values = Some(keys);
-                return Err(failure);
-            }
-            for (key, reachable) in &unmet {
-                if let Some(requirement) = requirements.get_mut(*key) {
-                    requirement.min_values = Some(*reachable as u32);
-                }
-            }
-            relaxed = true;
-        }
-        if remaining.is_empty() {
-            return Err(failure);
-        }
-        Ok((remaining, relaxed))
-    }
-
-    /// True when an available offering's zone and capacity type are allowed by the requirements.
-    fn has_offering(&self, it: &InstanceTypeData, requirements: &Requirements) -> bool {
-        self.compatible_offerings(it, requirements).next().is_some()
     }
 
     fn describe_failure(
@@ -978,7 +905,7 @@ impl<'a> Scheduler<'a> {
         let mut options: Vec<(u32, f64)> = claim
             .instance_types
             .iter()
-            .map(|&it| (it, self.cheapest_price(&c.instance_types[it as usize], &requirements)))
+            .map(|&it| (it, cheapest_price(c, &c.instance_types[it as usize], &requirements)))
             .collect();
         options.sort_by(|a, b| {
             a.1.total_cmp(&b.1)
@@ -1000,7 +927,7 @@ impl<'a> Scheduler<'a> {
 
         let mut capacity_types: Vec<String> = Vec::new();
         for (it, _) in &options {
-            for offering in self.compatible_offerings(&c.instance_types[*it as usize], &requirements) {
+            for offering in compatible_offerings(c, &c.instance_types[*it as usize], &requirements) {
                 capacity_types.push(c.interner.value_name(offering.capacity_type).into_owned());
             }
         }
@@ -1063,29 +990,6 @@ impl<'a> Scheduler<'a> {
             min_values_relaxed: claim.min_values_relaxed,
         })
     }
-
-    fn compatible_offerings<'i>(
-        &'i self,
-        it: &'i InstanceTypeData,
-        requirements: &'i Requirements,
-    ) -> impl Iterator<Item = &'i crate::compile::OfferingData> + 'i {
-        let c = self.compiled;
-        let zone = requirements.get(c.zone_key);
-        let capacity_type = requirements.get(c.capacity_type_key);
-        let interner = &c.interner;
-        it.offerings.iter().filter(move |o| {
-            o.available
-                && zone.is_none_or(|r| r.has(interner, o.zone))
-                && capacity_type.is_none_or(|r| r.has(interner, o.capacity_type))
-        })
-    }
-
-    fn cheapest_price(&self, it: &InstanceTypeData, requirements: &Requirements) -> f64 {
-        self.compatible_offerings(it, requirements)
-            .map(|o| o.price)
-            .min_by(f64::total_cmp)
-            .unwrap_or(f64::MAX)
-    }
 }
 
 fn push_selectors(
@@ -1145,31 +1049,6 @@ fn strict_requirements(c: &Compiled, pod: &PodData, term: usize) -> Requirements
         requirements.add_all(&c.interner, term);
     }
     requirements
-}
-
-/// `InstanceTypes.SatisfiesMinValues`: per key with minValues, the distinct values the instance types span.
-/// Returns the reachable count of every key that falls short.
-fn satisfies_min_values(
-    c: &Compiled,
-    instance_types: &[u32],
-    requirements: &Requirements,
-) -> Result<(), BTreeMap<crate::requirements::KeyId, usize>> {
-    let mut unmet = BTreeMap::new();
-    for (key, requirement) in requirements.iter() {
-        let Some(min) = requirement.min_values else { continue };
-        let mut values: Vec<ValueId> = Vec::new();
-        for &it in instance_types {
-            if let Some(r) = c.instance_types[it as usize].requirements.get(key) {
-                values.extend_from_slice(r.values());
-            }
-        }
-        values.sort_unstable();
-        values.dedup();
-        if values.len() < min as usize {
-            unmet.insert(key, values.len());
-        }
-    }
-    if unmet.is_empty() { Ok(()) } else { Err(unmet) }
 }
 
 /// One attempt to place a pod: everything the checks need, worked out once.
