@@ -3,23 +3,31 @@
 //! - `ci`: exactly what `.ci/run` runs: format check, clippy with warnings denied, the layering check,
 //!   `cargo deny check` when cargo-deny is installed, and every test (doc tests included).
 //! - `layers`: only the layering check of `docs/ARCHITECTURE.md`.
+//! - `catalog-data`: regenerates the catalog's embedded AWS data from `../shared/data`.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 
 use anyhow::{Context, Result, bail};
 
+mod catalog_data;
 mod layers;
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("ci") => ci(),
+        Some("catalog-data") => catalog_data::generate(&workspace_root()).and_then(|json| {
+            let path = workspace_root().join("crates/karpenter-catalog/data/aws.json");
+            std::fs::write(&path, json).with_context(|| format!("writing {}", path.display()))?;
+            say(&format!("wrote {}", path.display()));
+            Ok(())
+        }),
         Some("layers") => layers::check(&workspace_root()).map(|report| {
             say(&report);
         }),
         _ => {
-            say("usage: cargo xtask <ci|layers>");
+            say("usage: cargo xtask <ci|layers|catalog-data>");
             return ExitCode::from(2);
         }
     };

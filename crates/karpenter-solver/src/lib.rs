@@ -88,6 +88,32 @@ impl Default for SolverConfig {
     }
 }
 
+/// What an instance type leaves for pods: capacity minus kube-reserved, system-reserved and eviction thresholds
+/// (only for resources the machine has), memory further reduced by hugepages, as the scheduler computes it. A
+/// malformed instance type is an error naming the field.
+pub fn allocatable(instance_type: &model::InstanceType) -> Result<model::ResourceList, plan::InputError> {
+    let problem = model::Problem { instance_types: vec![instance_type.clone()], ..model::Problem::default() };
+    let compiled = compile::compile(&problem, &SolverConfig::default());
+    if let Some(error) =
+        compiled.input_errors.iter().find(|e| e.field.as_deref().is_some_and(|f| !f.starts_with("offerings")))
+    {
+        return Err(error.clone());
+    }
+    let data = compiled.instance_types.first().ok_or_else(|| plan::InputError {
+        object: format!("InstanceType/{}", instance_type.name),
+        field: None,
+        message: "the instance type could not be read".to_string(),
+    })?;
+    Ok(instance_type
+        .capacity
+        .keys()
+        .filter_map(|name| {
+            let index = compiled.table.index_of(name)?;
+            Some((name.clone(), resources::format_amount(name, data.allocatable[index])))
+        })
+        .collect())
+}
+
 /// Simulates one provisioning round.
 ///
 /// Malformed objects never abort the solve: a bad pod is reported in [`Plan::unschedulable`] with the field at
