@@ -3,7 +3,7 @@
 //! Criterion benches of `solve` over upstream's ladder (1 … 20,000 pods, 400 synthetic instance types).
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use karpenter_benches::{LADDER, Mix, problem};
+use karpenter_benches::{LADDER, Mix, Types, problem, problem_over};
 use karpenter_solver::solve;
 
 fn ladder(c: &mut Criterion) {
@@ -20,6 +20,17 @@ fn ladder(c: &mut Criterion) {
         }
         group.finish();
     }
+    // The diverse mix over the real us-east-1 catalog under a broad NodePool.
+    let mut group = c.benchmark_group("solve/diverse-aws");
+    group.sample_size(10);
+    for pods in [1000, 5000, 20000] {
+        let (problem, config) = problem_over(Mix::Diverse, pods, Types::Aws);
+        group.throughput(Throughput::Elements(pods as u64));
+        group.bench_with_input(BenchmarkId::from_parameter(pods), &problem, |b, problem| {
+            b.iter(|| solve(problem, &config))
+        });
+    }
+    group.finish();
     let mut group = c.benchmark_group("solve/preferences");
     group.sample_size(10);
     for mix in [Mix::Preferences, Mix::IgnorePreferences] {

@@ -319,20 +319,69 @@ impl Mix {
     }
 }
 
+/// Where the instance types of a benchmark come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Types {
+    /// Upstream's `fake.InstanceTypes(400)`.
+    Synthetic,
+    /// The embedded AWS catalog for us-east-1, filtered by a broad NodePool.
+    Aws,
+}
+
+impl Types {
+    /// Parses `synthetic` or `aws`.
+    pub fn parse(name: &str) -> Option<Types> {
+        match name {
+            "synthetic" => Some(Types::Synthetic),
+            "aws" => Some(Types::Aws),
+            _ => None,
+        }
+    }
+}
+
+/// The broad NodePool used over the real catalog: Linux, on-demand or spot, categories c, m and r of generation
+/// 3 and later, and no limits. (The synthetic benchmark's limits of 10,000,000 CPU and Gi would run out: every
+/// NodeClaim is charged its largest option, and the r family reaches terabytes of memory.)
+pub fn broad_aws_node_pool() -> NodePool {
+    NodePool {
+        name: "default".to_string(),
+        requirements: vec![
+            NodeSelectorRequirement::new("kubernetes.io/os", "In", &["linux"]),
+            NodeSelectorRequirement::new("karpenter.sh/capacity-type", "In", &["on-demand", "spot"]),
+            NodeSelectorRequirement::new("karpenter.k8s.aws/instance-category", "In", &["c", "m", "r"]),
+            NodeSelectorRequirement::new("karpenter.k8s.aws/instance-generation", "Gt", &["2"]),
+        ],
+        ..NodePool::default()
+    }
+}
+
 /// The benchmark problem: `pods` pods of the mix over the 400 synthetic instance types and the one NodePool.
 pub fn problem(mix: Mix, pods: usize) -> Problem {
+    problem_over(mix, pods, Types::Synthetic).0
+}
+
+/// The benchmark problem over the chosen instance types, with the solver settings to use.
+pub fn problem_over(mix: Mix, pods: usize, types: Types) -> (Problem, SolverConfig) {
     let mut rand = GoRand::seed_42();
     let pods = match mix {
         Mix::Generic => generic_pods(&mut rand, pods, 0),
         Mix::Diverse => diverse_pods(&mut rand, pods),
         Mix::Preferences | Mix::IgnorePreferences => preference_pods(&mut rand, pods),
     };
-    Problem {
-        pods,
-        node_pools: vec![benchmark_node_pool()],
-        instance_types: synthetic_instance_types(400),
-        ..Problem::default()
-    }
+    let mut config = mix.config();
+    let (node_pool, instance_types) = match types {
+        Types::Synthetic => (benchmark_node_pool(), synthetic_instance_types(400)),
+        Types::Aws => {
+            let catalog = karpenter_catalog::Catalog::embedded("us-east-1")
+                .expect("the embedded catalog covers us-east-1");
+            let instance_types = catalog
+                .instance_types(&karpenter_catalog::NodeClassSettings::default())
+                .expect("default settings are valid");
+            config.well_known_labels = karpenter_catalog::well_known_labels();
+            (broad_aws_node_pool(), instance_types)
+        }
+    };
+    (Problem { pods, node_pools: vec![node_pool], instance_types, ..Problem::default() }, config)
 }
 
 /// Pod counts of upstream's ladder.

@@ -10,7 +10,7 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 use clap::Parser;
-use karpenter_benches::{Mix, problem};
+use karpenter_benches::{Mix, Types, problem_over};
 use karpenter_solver::solve;
 
 #[derive(Parser)]
@@ -22,6 +22,10 @@ struct Args {
     /// Number of pods.
     #[arg(long)]
     pods: usize,
+    /// Instance types: `synthetic` (upstream's 400 fake types) or `aws` (the embedded us-east-1 catalog under a
+    /// broad NodePool).
+    #[arg(long, default_value = "synthetic")]
+    catalog: String,
     /// Solves to run; the fastest is reported.
     #[arg(long, default_value_t = 1)]
     runs: usize,
@@ -35,8 +39,9 @@ fn main() -> Result<()> {
     if args.runs == 0 {
         bail!("--runs must be at least 1");
     }
-    let problem = problem(mix, args.pods);
-    let config = mix.config();
+    let types = Types::parse(&args.catalog)
+        .with_context(|| format!("unknown catalog {:?} (known: synthetic, aws)", args.catalog))?;
+    let (problem, config) = problem_over(mix, args.pods, types);
     let mut best = f64::INFINITY;
     let mut plan = None;
     for _ in 0..args.runs {
@@ -47,8 +52,9 @@ fn main() -> Result<()> {
     }
     let plan = plan.expect("at least one run");
     println!(
-        "mix={} pods={} scheduled={} nodes={} seconds={:.6} pods_per_sec={:.0}",
+        "mix={}{} pods={} scheduled={} nodes={} seconds={:.6} pods_per_sec={:.0}",
         mix.name(),
+        if types == Types::Aws { " catalog=aws" } else { "" },
         args.pods,
         plan.scheduled_pods(),
         plan.new_node_claims.len(),
