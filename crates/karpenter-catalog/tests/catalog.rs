@@ -292,6 +292,11 @@ fn the_seed_node_pool_allows_exactly_graviton_c_m_t_of_generation_4_and_later() 
     );
     assert!(!allowed.contains("a1.large") && !allowed.contains("m5.large") && !allowed.contains("r6g.large"));
     assert!(allowed.len() > 100, "{} Graviton c/m/t types", allowed.len());
+    assert_eq!(
+        types.len(),
+        1386,
+        "instance types in the catalog (x86_64 and arm64, offered in the region or not)"
+    );
 }
 
 #[test]
@@ -325,6 +330,18 @@ fn node_class_settings_change_pods_and_overhead() {
         m5.large: capacity 2 / 7577Mi / 20 / 20Gi -> allocatable 1930m / 6903Mi / 20 / 17Gi
         m5.large: capacity 2 / 7577Mi / 29 / 100Gi -> allocatable 1800m / 6945924710 / 29 / 89Gi"#]]
     .assert_eq(&[bottlerocket, windows, max_pods, per_core, reserved, disk].join("\n"));
+}
+
+#[test]
+fn raid0_instance_store_becomes_ephemeral_storage() {
+    let catalog = Catalog::embedded("us-east-1").unwrap();
+    let settings = NodeClassSettings { instance_store_raid0: true, ..Default::default() };
+    let types = catalog.instance_types(&settings).unwrap();
+    // m5d.large has one 75 GB NVMe disk; m5.large has none and keeps the root volume.
+    expect![[r#"
+        m5d.large: capacity 2 / 7577Mi / 29 / 75G -> allocatable 1930m / 6903Mi / 29 / 66426258176
+        m5.large: capacity 2 / 7577Mi / 29 / 20Gi -> allocatable 1930m / 6903Mi / 29 / 17Gi"#]]
+    .assert_eq(&[shape(find(&types, "m5d.large")), shape(find(&types, "m5.large"))].join("\n"));
 }
 
 #[test]
