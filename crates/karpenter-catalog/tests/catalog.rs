@@ -14,6 +14,32 @@ fn us_east_1() -> Vec<InstanceType> {
     Catalog::embedded("us-east-1").unwrap().instance_types(&NodeClassSettings::default()).unwrap()
 }
 
+/// A minimal x86_64 record, as DescribeInstanceTypes would return it, for hand-written cases.
+fn x86_spec(name: &str) -> InstanceTypeSpec {
+    InstanceTypeSpec {
+        name: name.into(),
+        vcpus: 4,
+        memory_mib: 16384,
+        architectures: vec!["x86_64".into()],
+        cpu_manufacturer: None,
+        sustained_clock_ghz: None,
+        hypervisor: "nitro".into(),
+        usage_classes: vec!["on-demand".into()],
+        default_network_card: 0,
+        network_cards: vec![4],
+        ipv4_per_interface: 15,
+        encryption_in_transit: false,
+        efa_interfaces: None,
+        gpus: vec![],
+        accelerators: vec![],
+        neuron_devices: vec![],
+        instance_storage: None,
+        ebs_optimized_support: None,
+        ebs_max_bandwidth_mbps: None,
+        nitro_enclaves: false,
+    }
+}
+
 fn find<'a>(types: &'a [InstanceType], name: &str) -> &'a InstanceType {
     types.iter().find(|t| t.name == name).unwrap_or_else(|| panic!("{name} is in the catalog"))
 }
@@ -171,26 +197,15 @@ fn labels_of_a_high_memory_type() {
     // u-12tb1.112xlarge is priced but absent from moto's DescribeInstanceTypes snapshot, so its record is written
     // here from the EC2 documentation, as DescribeInstanceTypes would return it.
     let spec = InstanceTypeSpec {
-        name: "u-12tb1.112xlarge".into(),
         vcpus: 448,
         memory_mib: 12_582_912,
-        architectures: vec!["x86_64".into()],
         cpu_manufacturer: Some("Intel".into()),
         sustained_clock_ghz: Some(2.1),
-        hypervisor: "nitro".into(),
-        usage_classes: vec!["on-demand".into()],
-        default_network_card: 0,
         network_cards: vec![15],
         ipv4_per_interface: 50,
-        encryption_in_transit: false,
-        efa_interfaces: None,
-        gpus: vec![],
-        accelerators: vec![],
-        neuron_devices: vec![],
-        instance_storage: None,
         ebs_optimized_support: Some("default".into()),
         ebs_max_bandwidth_mbps: Some(38_000),
-        nitro_enclaves: false,
+        ..x86_spec("u-12tb1.112xlarge")
     };
     let offerings = RegionOfferings {
         zones: vec![Zone { name: "us-east-1a".into(), id: "use1-az4".into() }],
@@ -441,31 +456,13 @@ proptest! {
 #[test]
 fn gpu_devices_are_counted_by_manufacturer() {
     let spec = |manufacturer: &str| InstanceTypeSpec {
-        name: "x1.large".into(),
-        vcpus: 4,
-        memory_mib: 16384,
-        architectures: vec!["x86_64".into()],
-        cpu_manufacturer: None,
-        sustained_clock_ghz: None,
-        hypervisor: "nitro".into(),
-        usage_classes: vec!["on-demand".into()],
-        default_network_card: 0,
-        network_cards: vec![4],
-        ipv4_per_interface: 15,
-        encryption_in_transit: false,
-        efa_interfaces: None,
         gpus: vec![Device {
             name: "Gaudi".into(),
             manufacturer: manufacturer.into(),
             count: 2,
             memory_mib: None,
         }],
-        accelerators: vec![],
-        neuron_devices: vec![],
-        instance_storage: None,
-        ebs_optimized_support: None,
-        ebs_max_bandwidth_mbps: None,
-        nitro_enclaves: false,
+        ..x86_spec("x1.large")
     };
     for (manufacturer, resource) in
         [("NVIDIA", "nvidia.com/gpu"), ("AMD", "amd.com/gpu"), ("Habana", "habana.ai/gaudi")]

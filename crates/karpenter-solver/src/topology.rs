@@ -570,6 +570,15 @@ impl Group {
         }
     }
 
+    /// For a hostname group and a node with exactly one hostname (every new NodeClaim and existing node), that
+    /// hostname: upstream's fast path, which need not look at any other domain.
+    fn single_hostname(&self, node: &Requirement) -> Option<ValueId> {
+        match node.values() {
+            [host] if self.hostname && node.shape() == Shape::In => Some(*host),
+            _ => None,
+        }
+    }
+
     /// `domainMinCount`: the least count over domains the pod may use; zero for hostname (a new node is always
     /// possible) or when fewer than minDomains domains are eligible.
     fn min_count(&self, interner: &Interner, pod: &Requirement) -> i32 {
@@ -599,8 +608,7 @@ impl Group {
         node: &Requirement,
     ) -> Requirement {
         let extra = i32::from(self_selecting);
-        if self.hostname && node.shape() == Shape::In && node.values().len() == 1 {
-            let host = node.values()[0];
+        if let Some(host) = self.single_hostname(node) {
             return if self.count(host) + extra <= self.max_skew {
                 Requirement::in_values(vec![host])
             } else {
@@ -654,8 +662,7 @@ impl Group {
     ) -> Requirement {
         let bootstrap =
             self_selecting && (self.occupied.is_empty() || !self.any_occupied_allowed(interner, pod));
-        if self.hostname && node.shape() == Shape::In && node.values().len() == 1 {
-            let host = node.values()[0];
+        if let Some(host) = self.single_hostname(node) {
             let ok = pod.has(interner, host) && (self.count(host) > 0 || bootstrap);
             return if ok { Requirement::in_values(vec![host]) } else { Requirement::does_not_exist() };
         }
@@ -684,8 +691,7 @@ impl Group {
         pod: &Requirement,
         node: &Requirement,
     ) -> Requirement {
-        if self.hostname && node.shape() == Shape::In && node.values().len() == 1 {
-            let host = node.values()[0];
+        if let Some(host) = self.single_hostname(node) {
             return if self.count(host) == 0 {
                 Requirement::in_values(vec![host])
             } else {
