@@ -1,9 +1,12 @@
 //! Project automation, run as `cargo xtask <command>`.
 //!
 //! - `ci`: exactly what `.ci/run` runs: format check, clippy with warnings denied, the layering check,
-//!   `cargo deny check` when cargo-deny is installed, and every test (doc tests included).
+//!   `cargo deny check` when cargo-deny is installed, then the test cluster and moto up, every test (doc and
+//!   integration tests included), and both down again.
 //! - `layers`: only the layering check of `docs/ARCHITECTURE.md`.
 //! - `catalog-data`: regenerates the catalog's embedded AWS data from `../shared/data`.
+//! - `cluster up|down|status|build`: the local control plane of `docs/testing.md`.
+//! - `moto up|down`: moto's AWS emulator on loopback.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -11,7 +14,9 @@ use std::process::{Command, ExitCode};
 use anyhow::{Context, Result, bail};
 
 mod catalog_data;
+mod cluster;
 mod layers;
+mod moto;
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -23,11 +28,13 @@ fn main() -> ExitCode {
             say(&format!("wrote {}", path.display()));
             Ok(())
         }),
+        Some("cluster") => cluster::run(&workspace_root(), args.get(1).map(String::as_str)),
+        Some("moto") => moto::run(&workspace_root(), args.get(1).map(String::as_str)),
         Some("layers") => layers::check(&workspace_root()).map(|report| {
             say(&report);
         }),
         _ => {
-            say("usage: cargo xtask <ci|layers|catalog-data>");
+            say("usage: cargo xtask <ci|layers|catalog-data|cluster up|down|status|build|moto up|down>");
             return ExitCode::from(2);
         }
     };
@@ -41,7 +48,7 @@ fn main() -> ExitCode {
 }
 
 #[allow(clippy::print_stderr, reason = "xtask reports to the developer's terminal")]
-fn say(message: &str) {
+pub(crate) fn say(message: &str) {
     eprintln!("{message}");
 }
 
@@ -59,8 +66,17 @@ fn ci() -> Result<()> {
     } else {
         say("cargo-deny is not installed; skipping `cargo deny check`");
     }
-    // Tests run last so that their summary closes the log.
-    cargo(&root, &["test", "--workspace", "--locked"])
+    // Integration tests run against the real components: start them, run every test, and stop them whatever the
+    // outcome. Tests run last so that their summary closes the log.
+    cluster::run(&root, Some("up"))?;
+    if let Err(error) = moto::run(&root, Some("up")) {
+        let _ = cluster::run(&root, Some("down"));
+        return Err(error);
+    }
+    let tests = cargo(&root, &["test", "--workspace", "--locked"]);
+    let _ = moto::run(&root, Some("down"));
+    let _ = cluster::run(&root, Some("down"));
+    tests
 }
 
 fn cargo(root: &Path, args: &[&str]) -> Result<()> {
