@@ -340,7 +340,7 @@ fn wait_ready(url: &str, ca: &Path, deadline: Duration, pid: u32, log: &Path) ->
             return Ok(());
         }
         if !alive(pid) {
-            bail!("the process behind {url} exited; see {}", log.display());
+            bail!("{}", explain_exit(url, &fs::read_to_string(log).unwrap_or_default(), log));
         }
         std::thread::sleep(Duration::from_millis(250));
     }
@@ -374,6 +374,17 @@ fn kwok_stages() -> Result<Vec<PathBuf>> {
             }
         })
         .collect()
+}
+
+/// Says why a component stopped, naming a port conflict when the log shows one.
+fn explain_exit(what: &str, log_text: &str, log: &Path) -> String {
+    if let Some(line) = log_text.lines().find(|l| l.contains("address already in use")) {
+        return format!(
+            "{what} could not listen: a port it needs is in use ({}); stop whatever holds it (or run `cargo xtask cluster down`) and retry",
+            line.trim()
+        );
+    }
+    format!("{what} exited right after starting; see {}", log.display())
 }
 
 fn up(paths: &Paths) -> Result<()> {
@@ -494,8 +505,9 @@ fn up(paths: &Paths) -> Result<()> {
     std::thread::sleep(Duration::from_millis(500));
     let dead: Vec<String> =
         running(paths).into_iter().filter(|(_, pid)| !alive(*pid)).map(|(n, _)| n).collect();
-    if !dead.is_empty() {
-        bail!("{} exited right after starting; see {}", dead.join(", "), paths.logs.display());
+    if let Some(name) = dead.first() {
+        let log = paths.logs.join(format!("{name}.log"));
+        bail!("{}", explain_exit(name, &fs::read_to_string(&log).unwrap_or_default(), &log));
     }
     say(&format!(
         "cluster up in {:.1} s: {server}, kubeconfig {kubeconfig}, logs {}",
@@ -565,6 +577,42 @@ fn base64(bytes: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_missing_tool_names_itself_and_the_fix() {
+        let error =
+            require_tool("surely-not-installed-tool", "install it and retry").unwrap_err().to_string();
+        assert_eq!(error, "surely-not-installed-tool is not on PATH: install it and retry");
+    }
+
+    #[test]
+    fn a_failed_build_step_shows_its_log() {
+        let dir = std::env::temp_dir().join(format!("xtask-log-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        let log = dir.join("step.log");
+        let error = logged(
+            Command::new("sh").args(["-c", "echo compiling; echo boom >&2; exit 3"]),
+            &log,
+            "building thing",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(error.starts_with("building thing failed"), "{error}");
+        assert!(error.contains("boom") && error.contains(&log.display().to_string()), "{error}");
+        let _ = fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn a_port_conflict_is_named() {
+        let log = Path::new("etcd.log");
+        let text = "starting\nlisten tcp 127.0.0.1:2379: bind: address already in use\n";
+        let message = explain_exit("etcd", text, log);
+        assert!(
+            message.contains("a port it needs is in use") && message.contains("127.0.0.1:2379"),
+            "{message}"
+        );
+        assert!(explain_exit("etcd", "panic: other", log).contains("exited right after starting"));
+    }
 
     #[test]
     fn base64_matches_the_standard() {

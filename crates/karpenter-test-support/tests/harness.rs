@@ -72,10 +72,7 @@ async fn pending_pods_wait_for_a_node_then_run_on_a_kwok_node() {
     deployments.create(&PostParams::default(), &serde_json::from_value(deployment).unwrap()).await.unwrap();
 
     let pods: Api<Pod> = Api::namespaced(client.clone(), &run);
-    let list = || async {
-        let all = pods.list(&ListParams::default()).await.map(|l| l.items).unwrap_or_default();
-        all
-    };
+    let list = || async { pods.list(&ListParams::default()).await.map(|l| l.items).unwrap_or_default() };
     eventually("the scheduler marks 3 pods Unschedulable", Duration::from_secs(60), || async {
         let all = list().await;
         let marked = all.iter().filter(|p| unschedulable(p)).count();
