@@ -47,13 +47,17 @@ pub fn kubeconfig_path() -> PathBuf {
 
 /// A client for the local test cluster.
 pub async fn cluster() -> Result<kube::Client, HarnessError> {
-    let path = kubeconfig_path();
+    cluster_at(&kubeconfig_path()).await
+}
+
+/// A client for the cluster of the kubeconfig at `path`.
+pub async fn cluster_at(path: &std::path::Path) -> Result<kube::Client, HarnessError> {
     let shown = path.display().to_string();
     if !path.exists() {
         return Err(HarnessError::ClusterDown { path: shown });
     }
     let bad = |reason: String| HarnessError::BadKubeconfig { path: shown.clone(), reason };
-    let kubeconfig = kube::config::Kubeconfig::read_from(&path).map_err(|e| bad(e.to_string()))?;
+    let kubeconfig = kube::config::Kubeconfig::read_from(path).map_err(|e| bad(e.to_string()))?;
     let config =
         kube::Config::from_custom_kubeconfig(kubeconfig, &kube::config::KubeConfigOptions::default())
             .await
@@ -68,8 +72,12 @@ pub fn moto_endpoint_path() -> PathBuf {
 
 /// An AWS SDK configuration pointed at the local moto server, with test credentials and region us-east-1.
 pub async fn moto() -> Result<aws_config::SdkConfig, HarnessError> {
-    let path = moto_endpoint_path();
-    let endpoint = std::fs::read_to_string(&path)
+    moto_at(&moto_endpoint_path()).await
+}
+
+/// An AWS SDK configuration pointed at the moto endpoint written in the file at `path`.
+pub async fn moto_at(path: &std::path::Path) -> Result<aws_config::SdkConfig, HarnessError> {
+    let endpoint = std::fs::read_to_string(path)
         .map_err(|_| HarnessError::MotoDown { path: path.display().to_string() })?;
     Ok(aws_config::defaults(aws_config::BehaviorVersion::v2026_01_12())
         .endpoint_url(endpoint.trim())
