@@ -54,6 +54,8 @@ pub(crate) struct BoundPod {
     pub(crate) anti_required: Vec<Term>,
     pub(crate) host_ports: Vec<HostPort>,
     pub(crate) tolerations: Vec<Toleration>,
+    /// False for a terminating pod: upstream's `IgnoredForTopology`.
+    pub(crate) counts_for_topology: bool,
 }
 
 /// An instance type with its allocatable resources worked out.
@@ -682,7 +684,8 @@ fn compile_node(
         table.parse(&node.allocatable, false).map_err(|(n, m)| (format!("status.allocatable.{n}"), m))?;
     let mut running_daemon_requests = table.zero();
     let mut pods = Vec::with_capacity(node.pods.len());
-    for pod in &node.pods {
+    // Pods that have finished hold nothing on the node.
+    for pod in node.pods.iter().filter(|p| !matches!(p.phase.as_deref(), Some("Succeeded" | "Failed"))) {
         let at = |(f, m): FieldError| (format!("pods[{}/{}].{f}", pod.namespace, pod.name), m);
         let requests = pod_requests(table, pod).map_err(at)?;
         let anti_required = match &pod.pod_anti_affinity {
@@ -713,6 +716,7 @@ fn compile_node(
                     Toleration::from_model(t).map_err(|m| at((format!("spec.tolerations[{i}]"), m)))
                 })
                 .collect::<Result<Vec<_>, _>>()?,
+            counts_for_topology: !pod.terminating,
         });
         resources::sub_assign(&mut available, &requests);
         if pod.daemon_set {

@@ -107,6 +107,12 @@ pub struct Pod {
     /// True for a pod owned by a DaemonSet (only meaningful for pods bound to existing nodes).
     #[serde(default)]
     pub daemon_set: bool,
+    /// `status.phase`. A bound pod that has `Succeeded` or `Failed` holds no resources and counts for no topology.
+    #[serde(default)]
+    pub phase: Option<String>,
+    /// True when the pod has a deletion timestamp: it still holds its resources but no longer counts for topology.
+    #[serde(default)]
+    pub terminating: bool,
 }
 
 /// `spec.topologySpreadConstraints[]`.

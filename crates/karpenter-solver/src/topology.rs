@@ -512,7 +512,7 @@ impl Group {
             }
             let Some(domain) = node_domain(node, self.key) else { continue };
             self.counts.slot(domain);
-            for pod in &node.pods {
+            for pod in node.pods.iter().filter(|p| p.counts_for_topology) {
                 if self.selects(&pod.namespace, &pod.labels) {
                     self.record(domain);
                 }

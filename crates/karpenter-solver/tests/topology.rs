@@ -645,3 +645,243 @@ fn malformed_topology_terms_name_the_field() {
         "#]],
     );
 }
+
+// ---- More of upstream's topology suite ----
+
+#[test]
+fn only_running_pods_with_matching_labels_on_nodes_with_the_domain_count() {
+    // Upstream: "should only count running/scheduled pods with matching labels scheduled to nodes with a
+    // corresponding domain". Zone a holds two counted pods, zone b one; the rest are ignored (no labels, wrong
+    // namespace, finished, terminating, node without a zone). Two new pods go to c, then b: counts 2, 2, 1... then 2.
+    check(
+        &with_zones(
+            "namespace elsewhere
+node first pool=default cpu=8 memory=32Gi pods=50
+  label topology.kubernetes.io/zone=a
+  pod unlabelled cpu=100m
+  pod elsewhere cpu=100m ns=elsewhere
+  pod-label app=web
+  pod failed cpu=100m phase=Failed
+  pod-label app=web
+  pod succeeded cpu=100m phase=Succeeded
+  pod-label app=web
+  pod going cpu=100m terminating
+  pod-label app=web
+  pod counted-1 cpu=100m
+  pod-label app=web
+  pod counted-2 cpu=100m
+  pod-label app=web
+node second pool=default cpu=8 memory=32Gi pods=50
+  label topology.kubernetes.io/zone=b
+  pod counted-3 cpu=100m
+  pod-label app=web
+node third pool=default cpu=8 memory=32Gi pods=50
+  pod no-domain cpu=100m
+  pod-label app=web
+pod web x2 cpu=7900m
+  label app=web
+  spread topology.kubernetes.io/zone skew=1 sel=app=web",
+        ),
+        expect![[r#"
+            existing second: web-1
+            nodeclaim 0 pool=default: web-0
+              require topology.kubernetes.io/zone In c
+        "#]],
+    );
+}
+
+#[test]
+fn a_non_minimum_domain_is_used_when_it_is_all_that_is_left() {
+    // Upstream: "should schedule to the non-minimum domain if its all that's available". Zones a and b hold one
+    // pod each on full nodes; the NodePool can only launch in c; with maxSkew 5, c takes 6 and the rest wait.
+    check(
+        "pool only-c
+  req topology.kubernetes.io/zone In c
+type m cpu=2 memory=8Gi pods=50 price=0.1 zones=a,b,c
+node in-a pool=only-c cpu=2 memory=8Gi pods=50
+  label topology.kubernetes.io/zone=a
+  pod earlier-a cpu=1100m
+  pod-label app=web
+node in-b pool=only-c cpu=2 memory=8Gi pods=50
+  label topology.kubernetes.io/zone=b
+  pod earlier-b cpu=1100m
+  pod-label app=web
+pod web x10 cpu=1100m
+  label app=web
+  spread topology.kubernetes.io/zone skew=5 sel=app=web",
+        expect![[r#"
+            nodeclaim 0 pool=only-c: web-0
+              require topology.kubernetes.io/zone In c
+            nodeclaim 1 pool=only-c: web-1
+              require topology.kubernetes.io/zone In c
+            nodeclaim 2 pool=only-c: web-2
+              require topology.kubernetes.io/zone In c
+            nodeclaim 3 pool=only-c: web-3
+              require topology.kubernetes.io/zone In c
+            nodeclaim 4 pool=only-c: web-4
+              require topology.kubernetes.io/zone In c
+            nodeclaim 5 pool=only-c: web-5
+              require topology.kubernetes.io/zone In c
+            unschedulable default/web-6: nodepool only-c [topology]: unsatisfiable topology spread constraint on topology.kubernetes.io/zone (counts: a=1, b=1, c=6; pod allows Exists; node allows In [c])
+            unschedulable default/web-7: nodepool only-c [topology]: unsatisfiable topology spread constraint on topology.kubernetes.io/zone (counts: a=1, b=1, c=6; pod allows Exists; node allows In [c])
+            unschedulable default/web-8: nodepool only-c [topology]: unsatisfiable topology spread constraint on topology.kubernetes.io/zone (counts: a=1, b=1, c=6; pod allows Exists; node allows In [c])
+            unschedulable default/web-9: nodepool only-c [topology]: unsatisfiable topology spread constraint on topology.kubernetes.io/zone (counts: a=1, b=1, c=6; pod allows Exists; node allows In [c])
+        "#]],
+    );
+}
+
+#[test]
+fn a_selector_that_matches_no_pod_never_limits_the_spread() {
+    // Upstream: "should handle interdependent selectors": the pods do not carry the selected label, so they never
+    // count, and all five share one node.
+    check(
+        &with_zones("pod web x5 cpu=1\n  spread kubernetes.io/hostname skew=1 sel=app=other"),
+        expect![[r#"
+        nodeclaim 0 pool=default: web-0 web-1 web-2 web-3 web-4
+    "#]],
+    );
+}
+
+#[test]
+fn spread_over_capacity_types() {
+    // Upstream: "should balance pods across capacity types".
+    check(
+        "pool default
+type m cpu=8 memory=32Gi pods=50 price=0.4 zones=a ct=on-demand,spot
+pod web x4 cpu=1
+  label app=web
+  spread karpenter.sh/capacity-type skew=1 sel=app=web",
+        expect![[r#"
+            nodeclaim 0 pool=default: web-0 web-2
+            nodeclaim 1 pool=default: web-1 web-3
+        "#]],
+    );
+}
+
+#[test]
+fn self_affinity_on_hostname_fills_one_node_then_waits() {
+    // Upstream: "should respect self pod affinity for first empty topology domain only (hostname)": the node
+    // holds five pods, the other five cannot start a second node.
+    check(
+        "pool default
+type five cpu=8 memory=32Gi pods=5 price=0.1
+pod web x10 cpu=100m
+  label security=s2
+  affinity kubernetes.io/hostname sel=security=s2",
+        expect![[r#"
+            nodeclaim 0 pool=default: web-0 web-1 web-2 web-3 web-4
+            unschedulable default/web-5: nodepool default [topology]: unsatisfiable pod affinity constraint on kubernetes.io/hostname (counts: hostname-placeholder-0000=5; pod allows Exists; node allows In [hostname-placeholder-0001])
+            unschedulable default/web-6: nodepool default [topology]: unsatisfiable pod affinity constraint on kubernetes.io/hostname (counts: hostname-placeholder-0000=5; pod allows Exists; node allows In [hostname-placeholder-0001])
+            unschedulable default/web-7: nodepool default [topology]: unsatisfiable pod affinity constraint on kubernetes.io/hostname (counts: hostname-placeholder-0000=5; pod allows Exists; node allows In [hostname-placeholder-0001])
+            unschedulable default/web-8: nodepool default [topology]: unsatisfiable pod affinity constraint on kubernetes.io/hostname (counts: hostname-placeholder-0000=5; pod allows Exists; node allows In [hostname-placeholder-0001])
+            unschedulable default/web-9: nodepool default [topology]: unsatisfiable pod affinity constraint on kubernetes.io/hostname (counts: hostname-placeholder-0000=5; pod allows Exists; node allows In [hostname-placeholder-0001])
+        "#]],
+    );
+}
+
+#[test]
+fn anti_affinity_blocks_every_zone_its_pod_might_use() {
+    // Upstream: "should not violate pod anti-affinity on zone (Schrödinger)": the anti-affinity pod is placed
+    // first, on a NodeClaim that may land in any zone, so the pod it repels cannot go anywhere this round.
+    check(
+        &with_zones(
+            "pod zone-anywhere cpu=2
+  anti topology.kubernetes.io/zone sel=security=s2
+pod repelled cpu=1
+  label security=s2",
+        ),
+        expect![[r#"
+            nodeclaim 0 pool=default: zone-anywhere
+              require topology.kubernetes.io/zone In a,b,c
+            unschedulable default/repelled: nodepool default [topology]: unsatisfiable pod anti-affinity constraint on topology.kubernetes.io/zone (counts: a=1, b=1, c=1; pod allows Exists; node allows Exists) (required anti-affinity of pods already placed)
+        "#]],
+    );
+}
+
+#[test]
+fn a_chain_of_affinities_resolves_within_one_round() {
+    // Upstream: "should handle multiple dependent affinities": ui -> cache -> web -> db, queued in the wrong
+    // order; failed pods go to the back of the queue and everyone lands together.
+    check(
+        &with_zones(
+            "pod ui cpu=4
+  label type=ui
+  affinity kubernetes.io/hostname sel=type=cache
+pod cache cpu=3
+  label type=cache
+  affinity kubernetes.io/hostname sel=type=web
+pod web cpu=500m
+  label type=web
+  affinity kubernetes.io/hostname sel=type=db
+pod db cpu=100m
+  label type=db",
+        ),
+        expect![[r#"
+            nodeclaim 0 pool=default: db web cache ui
+        "#]],
+    );
+}
+
+#[test]
+fn affinity_to_a_pod_that_never_comes_ends_the_round() {
+    // Upstream: "should fail to schedule pods with unsatisfiable dependencies" (and must not loop forever).
+    check(
+        &with_zones("pod db cpu=1\n  label type=db\n  affinity kubernetes.io/hostname sel=type=web"),
+        expect![[r#"
+        unschedulable default/db: nodepool default [topology]: unsatisfiable pod affinity constraint on kubernetes.io/hostname (counts: ; pod allows Exists; node allows In [hostname-placeholder-0000])
+    "#]],
+    );
+}
+
+#[test]
+fn nodepool_zones_limit_the_spread() {
+    // Upstream: "should respect NodePool zonal constraints (subset) with labels across NodePools".
+    check(
+        "pool in-a
+  label topology.kubernetes.io/zone=a
+pool in-b
+  label topology.kubernetes.io/zone=b
+type m cpu=8 memory=32Gi pods=50 price=0.4 zones=a,b,c
+pod web x4 cpu=5
+  label app=web
+  spread topology.kubernetes.io/zone skew=1 sel=app=web",
+        expect![[r#"
+            nodeclaim 0 pool=in-b: web-0
+              require topology.kubernetes.io/zone In b
+              label topology.kubernetes.io/zone=b
+            nodeclaim 1 pool=in-a: web-1
+              require topology.kubernetes.io/zone In a
+              label topology.kubernetes.io/zone=a
+            nodeclaim 2 pool=in-b: web-2
+              require topology.kubernetes.io/zone In b
+              label topology.kubernetes.io/zone=b
+            nodeclaim 3 pool=in-a: web-3
+              require topology.kubernetes.io/zone In a
+              label topology.kubernetes.io/zone=a
+        "#]],
+    );
+}
+
+#[test]
+fn inverse_anti_affinity_of_running_pods_in_every_zone_they_use() {
+    // Upstream: "should not violate pod anti-affinity on zone (inverse w/existing nodes)": running pods in a and b
+    // repel app=web pods, which can only go to c.
+    check(
+        &with_zones(
+            "node in-a pool=default cpu=8 memory=32Gi pods=50
+  label topology.kubernetes.io/zone=a
+  pod guard-a cpu=100m
+  pod-anti topology.kubernetes.io/zone sel=app=web
+node in-b pool=default cpu=8 memory=32Gi pods=50
+  label topology.kubernetes.io/zone=b
+  pod guard-b cpu=100m
+  pod-anti topology.kubernetes.io/zone sel=app=web
+pod web x2 cpu=1
+  label app=web",
+        ),
+        expect![[r#"
+            nodeclaim 0 pool=default: web-0 web-1
+              require topology.kubernetes.io/zone In c
+        "#]],
+    );
+}
