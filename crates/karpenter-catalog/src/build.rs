@@ -29,8 +29,9 @@ pub(crate) struct Checked<'a> {
     system_reserved: Vec<(String, String)>,
     eviction_memory: Option<Threshold>,
     eviction_storage: Option<Threshold>,
-    root_volume_bytes: Option<u64>,
-    root_volume_text: Option<String>,
+    /// Ephemeral storage unless RAID0 applies: the node class's root volume, else the family's default.
+    volume_text: String,
+    volume_bytes: u64,
     zones: Option<BTreeSet<String>>,
 }
 
@@ -102,16 +103,18 @@ impl<'a> Checked<'a> {
             .then(|| settings.block_device_mappings.last().and_then(|b| b.volume_size.clone()))
             .flatten();
         let chosen = root.or(if settings.ami_family == AmiFamily::Custom { custom_last } else { by_device });
-        let root_volume_bytes =
-            chosen.as_deref().map(|v| bytes_of("blockDeviceMappings.ebs.volumeSize", v)).transpose()?;
+        let volume_text = chosen.unwrap_or_else(|| {
+            settings.ami_family.ephemeral_device().map_or("20Gi", |(_, size)| size).to_string()
+        });
+        let volume_bytes = bytes_of("blockDeviceMappings.ebs.volumeSize", &volume_text)?;
         Ok(Checked {
             settings,
             kube_reserved: quantities(&settings.kube_reserved, "kubeReserved")?,
             system_reserved: quantities(&settings.system_reserved, "systemReserved")?,
             eviction_memory: eviction("memory.available")?,
             eviction_storage: eviction("nodefs.available")?,
-            root_volume_bytes,
-            root_volume_text: chosen,
+            volume_text,
+            volume_bytes,
             zones: settings.subnet_zones.as_ref().map(|z| z.iter().cloned().collect()),
         })
     }
@@ -230,12 +233,7 @@ fn ephemeral_storage(spec: &InstanceTypeSpec, checked: &Checked<'_>) -> (String,
     {
         return (format!("{}G", storage.total_gb), storage.total_gb * 1_000_000_000);
     }
-    if let (Some(text), Some(bytes)) = (&checked.root_volume_text, checked.root_volume_bytes) {
-        return (text.clone(), bytes);
-    }
-    let default = checked.settings.ami_family.ephemeral_device().map_or("20Gi", |(_, size)| size);
-    let bytes = Quantity::parse(default).ok().and_then(|q| q.to_units()).unwrap_or(0) as u64;
-    (default.to_string(), bytes)
+    (checked.volume_text.clone(), checked.volume_bytes)
 }
 
 fn eviction(threshold: &Option<Threshold>, capacity_bytes: u64, default: String) -> String {

@@ -81,6 +81,8 @@ pub(crate) struct OfferingData {
 #[derive(Debug, Clone)]
 pub(crate) struct TemplateData {
     pub(crate) name: String,
+    /// `spec.weight`, 0 when unset.
+    pub(crate) weight: i32,
     pub(crate) requirements: Requirements,
     pub(crate) taints: Vec<Taint>,
     pub(crate) model_taints: Vec<model::Taint>,
@@ -216,11 +218,7 @@ pub(crate) fn compile(problem: &Problem, config: &SolverConfig) -> Compiled {
             .sort_by(|a, b| instance_types[*a as usize].name.cmp(&instance_types[*b as usize].name));
     }
     // Weight first, then name descending, as upstream orders NodePools.
-    templates.sort_by(|a, b| {
-        let weight =
-            |t: &TemplateData| problem.node_pools.iter().find(|p| p.name == t.name).and_then(|p| p.weight);
-        weight(b).unwrap_or(0).cmp(&weight(a).unwrap_or(0)).then_with(|| b.name.cmp(&a.name))
-    });
+    templates.sort_by(|a, b| b.weight.cmp(&a.weight).then_with(|| b.name.cmp(&a.name)));
 
     let mut nodes = Vec::new();
     for node in &problem.nodes {
@@ -651,6 +649,7 @@ pub(crate) fn compile_template(
     }
     Ok(TemplateData {
         name: pool.name.clone(),
+        weight: pool.weight.unwrap_or(0),
         requirements,
         taints,
         model_taints: pool.taints.clone(),

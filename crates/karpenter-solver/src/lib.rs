@@ -94,16 +94,15 @@ impl Default for SolverConfig {
 pub fn allocatable(instance_type: &model::InstanceType) -> Result<model::ResourceList, plan::InputError> {
     let problem = model::Problem { instance_types: vec![instance_type.clone()], ..model::Problem::default() };
     let compiled = compile::compile(&problem, &SolverConfig::default());
-    if let Some(error) =
-        compiled.input_errors.iter().find(|e| e.field.as_deref().is_some_and(|f| !f.starts_with("offerings")))
-    {
-        return Err(error.clone());
-    }
-    let data = compiled.instance_types.first().ok_or_else(|| plan::InputError {
-        object: format!("InstanceType/{}", instance_type.name),
-        field: None,
-        message: "the instance type could not be read".to_string(),
-    })?;
+    // A type that did not compile is set aside with its reason; notices about a type that did (such as ignored
+    // reserved offerings) do not stop its allocatable from being known.
+    let Some(data) = compiled.instance_types.first() else {
+        return Err(compiled.input_errors.into_iter().next().unwrap_or_else(|| plan::InputError {
+            object: format!("InstanceType/{}", instance_type.name),
+            field: None,
+            message: "the instance type could not be read".to_string(),
+        }));
+    };
     Ok(instance_type
         .capacity
         .keys()
