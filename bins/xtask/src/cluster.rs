@@ -139,66 +139,29 @@ fn build(paths: &Paths) -> Result<()> {
 
     let k8s = ["kube-apiserver", "kube-scheduler", "kube-controller-manager"];
     if k8s.iter().any(|b| !paths.bin.join(b).exists()) {
-        let dir = paths.src.join("kubernetes");
-        fs::create_dir_all(&dir)?;
-        let mut go_mod = format!(
-            "module karpenter-rs/cluster/kubernetes\n\ngo 1.26.0\n\nrequire k8s.io/kubernetes {KUBERNETES}\n\nreplace (\n"
-        );
-        for module in STAGING_MODULES {
-            go_mod.push_str(&format!("\tk8s.io/{module} => k8s.io/{module} {STAGING}\n"));
-        }
-        go_mod.push_str(")\n");
-        fs::write(dir.join("go.mod"), go_mod)?;
-        let imports: String = k8s.iter().map(|b| format!("\t_ \"k8s.io/kubernetes/cmd/{b}\"\n")).collect();
-        fs::write(
-            dir.join("tools.go"),
-            format!("//go:build tools\n\npackage tools\n\nimport (\n{imports})\n"),
-        )?;
+        let replaces: String = STAGING_MODULES
+            .iter()
+            .map(|module| format!("\tk8s.io/{module} => k8s.io/{module} {STAGING}\n"))
+            .collect();
         say(&format!("building Kubernetes {KUBERNETES} (first time: several minutes)"));
-        logged(
-            Command::new("go").args(["mod", "tidy"]).env("GOFLAGS", "-mod=mod").current_dir(&dir),
-            &paths.logs.join("build-kubernetes-modules.log"),
-            "resolving the Kubernetes modules",
+        go_build(
+            paths,
+            "kubernetes",
+            &format!("require k8s.io/kubernetes {KUBERNETES}\n\nreplace (\n{replaces})\n"),
+            &k8s.map(|binary| (binary, format!("k8s.io/kubernetes/cmd/{binary}"))),
         )?;
-        for binary in k8s {
-            logged(
-                Command::new("go")
-                    .args(["build", "-o"])
-                    .arg(paths.bin.join(binary))
-                    .arg(format!("k8s.io/kubernetes/cmd/{binary}"))
-                    .current_dir(&dir),
-                &paths.logs.join(format!("build-{binary}.log")),
-                &format!("building {binary}"),
-            )?;
-        }
     }
     if !paths.bin.join("etcd").exists() {
-        let dir = paths.src.join("etcd");
-        fs::create_dir_all(&dir)?;
-        let modules = ["server/v3", "api/v3", "client/pkg/v3", "client/v3", "pkg/v3"];
-        let requires: String = modules.iter().map(|m| format!("\tgo.etcd.io/etcd/{m} {ETCD}\n")).collect();
-        fs::write(
-            dir.join("go.mod"),
-            format!("module karpenter-rs/cluster/etcd\n\ngo 1.26.0\n\nrequire (\n{requires})\n"),
-        )?;
-        fs::write(
-            dir.join("tools.go"),
-            "//go:build tools\n\npackage tools\n\nimport _ \"go.etcd.io/etcd/server/v3/etcdmain\"\n",
-        )?;
+        let requires: String = ["server/v3", "api/v3", "client/pkg/v3", "client/v3", "pkg/v3"]
+            .iter()
+            .map(|m| format!("\tgo.etcd.io/etcd/{m} {ETCD}\n"))
+            .collect();
         say(&format!("building etcd {ETCD}"));
-        logged(
-            Command::new("go").args(["mod", "tidy"]).env("GOFLAGS", "-mod=mod").current_dir(&dir),
-            &paths.logs.join("build-etcd-modules.log"),
-            "resolving the etcd modules",
-        )?;
-        logged(
-            Command::new("go")
-                .args(["build", "-o"])
-                .arg(paths.bin.join("etcd"))
-                .arg("go.etcd.io/etcd/server/v3")
-                .current_dir(&dir),
-            &paths.logs.join("build-etcd.log"),
-            "building etcd",
+        go_build(
+            paths,
+            "etcd",
+            &format!("require (\n{requires})\n"),
+            &[("etcd", "go.etcd.io/etcd/server/v3".into())],
         )?;
     }
     if !paths.bin.join("kwok").exists() {
@@ -212,6 +175,36 @@ fn build(paths: &Paths) -> Result<()> {
         )?;
     }
     say(&format!("binaries ready in {} ({:.0} s)", paths.bin.display(), started.elapsed().as_secs_f64()));
+    Ok(())
+}
+
+/// Builds `binaries` (name, main package) into the bin folder from a throwaway module `name` whose go.mod body is
+/// `requirements`. A `tools.go` imports the main packages so that `go mod tidy` keeps every module they need.
+fn go_build(paths: &Paths, name: &str, requirements: &str, binaries: &[(&str, String)]) -> Result<()> {
+    let dir = paths.src.join(name);
+    fs::create_dir_all(&dir)?;
+    fs::write(
+        dir.join("go.mod"),
+        format!("module karpenter-rs/cluster/{name}\n\ngo 1.26.0\n\n{requirements}"),
+    )?;
+    let imports: String = binaries.iter().map(|(_, package)| format!("\t_ \"{package}\"\n")).collect();
+    fs::write(dir.join("tools.go"), format!("//go:build tools\n\npackage tools\n\nimport (\n{imports})\n"))?;
+    logged(
+        Command::new("go").args(["mod", "tidy"]).env("GOFLAGS", "-mod=mod").current_dir(&dir),
+        &paths.logs.join(format!("build-{name}-modules.log")),
+        &format!("resolving the {name} modules"),
+    )?;
+    for (binary, package) in binaries {
+        logged(
+            Command::new("go")
+                .args(["build", "-o"])
+                .arg(paths.bin.join(binary))
+                .arg(package)
+                .current_dir(&dir),
+            &paths.logs.join(format!("build-{binary}.log")),
+            &format!("building {binary}"),
+        )?;
+    }
     Ok(())
 }
 
