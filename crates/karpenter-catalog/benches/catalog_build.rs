@@ -4,21 +4,11 @@
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use karpenter_catalog::{Catalog, NodeClassSettings, well_known_labels};
-use karpenter_solver::model::{NodePool, NodeSelectorRequirement};
 use karpenter_solver::{InstanceTypeIndex, SolverConfig};
+use seed::seed_node_pool;
 
-fn seed_node_pool() -> NodePool {
-    NodePool {
-        name: "default".into(),
-        requirements: vec![
-            NodeSelectorRequirement::new("kubernetes.io/arch", "In", &["arm64"]),
-            NodeSelectorRequirement::new("karpenter.sh/capacity-type", "In", &["on-demand"]),
-            NodeSelectorRequirement::new("karpenter.k8s.aws/instance-category", "In", &["c", "m", "t"]),
-            NodeSelectorRequirement::new("karpenter.k8s.aws/instance-generation", "Gt", &["3"]),
-        ],
-        ..NodePool::default()
-    }
-}
+#[path = "../tests/seed/mod.rs"]
+mod seed;
 
 fn catalog_build(c: &mut Criterion) {
     let settings = NodeClassSettings::default();

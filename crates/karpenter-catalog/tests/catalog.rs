@@ -6,9 +6,11 @@ use std::collections::{BTreeMap, BTreeSet};
 use expect_test::expect;
 use karpenter_catalog::spec::{Device, InstanceTypeSpec, RegionOfferings, Zone};
 use karpenter_catalog::{AmiFamily, Catalog, NodeClassSettings, eni_limited_pods};
-use karpenter_solver::model::{InstanceType, NodePool, NodeSelectorRequirement};
+use karpenter_solver::model::InstanceType;
 use karpenter_solver::{InstanceTypeIndex, SolverConfig, allocatable};
 use proptest::prelude::*;
+
+mod seed;
 
 fn us_east_1() -> Vec<InstanceType> {
     Catalog::embedded("us-east-1").unwrap().instance_types(&NodeClassSettings::default()).unwrap()
@@ -266,16 +268,7 @@ fn the_seed_node_pool_allows_exactly_graviton_c_m_t_of_generation_4_and_later() 
         SolverConfig { well_known_labels: karpenter_catalog::well_known_labels(), ..SolverConfig::default() };
     let mut index = InstanceTypeIndex::new(&types, &config);
     assert!(index.input_errors().is_empty(), "{:?}", index.input_errors());
-    let seed = NodePool {
-        name: "default".into(),
-        requirements: vec![
-            NodeSelectorRequirement::new("kubernetes.io/arch", "In", &["arm64"]),
-            NodeSelectorRequirement::new("karpenter.sh/capacity-type", "In", &["on-demand"]),
-            NodeSelectorRequirement::new("karpenter.k8s.aws/instance-category", "In", &["c", "m", "t"]),
-            NodeSelectorRequirement::new("karpenter.k8s.aws/instance-generation", "Gt", &["3"]),
-        ],
-        ..NodePool::default()
-    };
+    let seed = seed::seed_node_pool();
     let allowed: BTreeSet<String> =
         index.allowed(&seed).unwrap().into_iter().map(|i| types[i].name.clone()).collect();
 
