@@ -435,10 +435,6 @@ pub(crate) struct Conflict {
 }
 
 impl Requirements {
-    pub(crate) fn is_empty(&self) -> bool {
-        self.entries.is_empty()
-    }
-
     pub(crate) fn iter(&self) -> impl Iterator<Item = (KeyId, &Requirement)> {
         self.entries.iter().map(|(k, r)| (*k, r))
     }

@@ -532,9 +532,7 @@ impl<'a> Scheduler<'a> {
             return None;
         }
         let mut base = Cow::Borrowed(&node.data.requirements);
-        if !attempt.requirements.is_empty() {
-            base.to_mut().add_all(&c.interner, attempt.requirements);
-        }
+        add_narrowing(&c.interner, &mut base, attempt.requirements);
         self.volume_alternatives(data)
             .find_map(|volume| self.narrow(base.clone(), volume, attempt, false).ok())
     }
@@ -554,7 +552,7 @@ impl<'a> Scheduler<'a> {
                 let why = attempt.words(|| requirements.explain(&c.interner, volume, conflict));
                 return Err((vec![Check::Volumes], format!("incompatible volume requirements, {why}")));
             }
-            add_narrowing(&c.interner, &mut requirements, volume.iter().map(|(k, r)| (k, r.clone())));
+            add_narrowing(&c.interner, &mut requirements, volume);
         }
         if !attempt.constraints.is_empty() {
             let domains = self
@@ -582,7 +580,7 @@ impl<'a> Scheduler<'a> {
                 let why = attempt.words(|| requirements.explain(&c.interner, &topology, conflict));
                 return Err((vec![Check::Topology], format!("topology requirements conflict, {why}")));
             }
-            add_narrowing(&c.interner, &mut requirements, topology.iter().map(|(k, r)| (k, r.clone())));
+            add_narrowing(&c.interner, &mut requirements, &topology);
         }
         Ok(requirements)
     }
@@ -622,9 +620,7 @@ impl<'a> Scheduler<'a> {
             return Err((vec![Check::HostPorts], why));
         }
         let mut base = Cow::Borrowed(&claim.requirements);
-        if !requirements.is_empty() {
-            add_narrowing(&c.interner, &mut base, requirements.iter().map(|(k, r)| (k, r.clone())));
-        }
+        add_narrowing(&c.interner, &mut base, requirements);
         let new_requests = resources::sum(&claim.requests, &pod.requests);
         let mut last_error = None;
         for volume in self.volume_alternatives(pod) {
@@ -1074,19 +1070,19 @@ fn ports_collide<'p>(ports: &'p [HostPort], taken: &'p [HostPort]) -> Option<(&'
     ports.iter().find_map(|port| taken.iter().find(|t| port.collides(t)).map(|t| (port, t)))
 }
 
-/// Adds requirements, copying the borrowed set only when one of them actually narrows it.
+/// Adds requirements, copying the borrowed set (and the added requirement) only when one actually narrows it.
 fn add_narrowing(
     interner: &crate::requirements::Interner,
     requirements: &mut Cow<'_, Requirements>,
-    added: impl Iterator<Item = (crate::requirements::KeyId, Requirement)>,
+    added: &Requirements,
 ) {
-    for (key, requirement) in added {
+    for (key, requirement) in added.iter() {
         let narrows = match requirements.get(key) {
             Some(existing) => requirement.intersection(interner, existing) != *existing,
             None => true,
         };
         if narrows {
-            requirements.to_mut().add(interner, key, requirement);
+            requirements.to_mut().add(interner, key, requirement.clone());
         }
     }
 }
