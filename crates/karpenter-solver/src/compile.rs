@@ -203,11 +203,7 @@ pub(crate) fn compile(problem: &Problem, config: &SolverConfig) -> Compiled {
         };
         match compile_template(&mut interner, &table, pool, types) {
             Ok(template) => templates.push(template),
-            Err((field, message)) => input_errors.push(InputError {
-                object: format!("NodePool/{}", pool.name),
-                field: Some(field),
-                message,
-            }),
+            Err(error) => input_errors.push(error),
         }
     }
     // Bad instance types were set aside; the index needs the input position of each one kept.
@@ -593,7 +589,21 @@ fn compile_instance_type(
     Ok(InstanceTypeData { name: it.name.as_str().into(), requirements, capacity, allocatable, offerings })
 }
 
+/// A NodePool as the scheduler uses it, over `instance_types`; a malformed NodePool is an error naming the field.
 pub(crate) fn compile_template(
+    interner: &mut Interner,
+    table: &ResourceTable,
+    pool: &NodePool,
+    instance_types: Vec<u32>,
+) -> Result<TemplateData, InputError> {
+    template_data(interner, table, pool, instance_types).map_err(|(field, message)| InputError {
+        object: format!("NodePool/{}", pool.name),
+        field: Some(field),
+        message,
+    })
+}
+
+fn template_data(
     interner: &mut Interner,
     table: &ResourceTable,
     pool: &NodePool,

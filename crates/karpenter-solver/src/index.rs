@@ -56,13 +56,7 @@ impl InstanceTypeIndex {
     pub fn allowed(&mut self, pool: &NodePool) -> Result<Vec<usize>, InputError> {
         let c = &mut self.compiled;
         let everything: Vec<u32> = (0..c.instance_types.len() as u32).collect();
-        let template = compile::compile_template(&mut c.interner, &c.table, pool, everything).map_err(
-            |(field, message)| InputError {
-                object: format!("NodePool/{}", pool.name),
-                field: Some(field),
-                message,
-            },
-        )?;
+        let template = compile::compile_template(&mut c.interner, &c.table, pool, everything)?;
         let zero = c.table.zero();
         let mut requirements = template.requirements.clone();
         let allowed = match filter_instance_types(
