@@ -12,6 +12,8 @@
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
 
+use rustc_hash::FxHashMap;
+
 use crate::compile::{Compiled, PodData};
 use crate::podterms::{GroupKey, Kind, NodeFilter, Selector, Term};
 use crate::requirements::{Interner, KeyId, Requirement, Requirements, Shape, ValueId};
@@ -389,7 +391,9 @@ fn domain_universe(c: &Compiled, templates: &[(&Requirements, &[Taint], &[u32])]
 /// domains in a map keyed by the interned value.
 #[derive(Debug, Clone, Default)]
 struct DomainCounts {
-    known: HashMap<ValueId, i32, BuildIdHasher>,
+    /// Interned ids are already well spread, so the Fx hash mixes them enough and costs far less than SipHash in
+    /// the scheduler's innermost loops.
+    known: FxHashMap<ValueId, i32>,
     /// Count per placeholder index; `None` for placeholders not registered in this group.
     placeholders: Vec<Option<i32>>,
 }
@@ -430,42 +434,6 @@ impl DomainCounts {
             .enumerate()
             .filter_map(|(i, c)| c.map(|c| (crate::requirements::PLACEHOLDER_BASE + i as ValueId, c)));
         known.chain(placeholders)
-    }
-}
-
-/// A hasher for interned ids: they are already well spread, so one multiplication mixes them enough and costs far
-/// less than SipHash in the scheduler's innermost loops.
-#[derive(Debug, Clone, Copy, Default)]
-pub(crate) struct BuildIdHasher;
-
-impl std::hash::BuildHasher for BuildIdHasher {
-    type Hasher = IdHasher;
-    fn build_hasher(&self) -> IdHasher {
-        IdHasher(0)
-    }
-}
-
-/// See [`BuildIdHasher`].
-#[derive(Debug, Clone, Copy, Default)]
-pub(crate) struct IdHasher(u64);
-
-impl std::hash::Hasher for IdHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        }
-    }
-    fn write_u32(&mut self, n: u32) {
-        self.0 = (self.0 ^ u64::from(n)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    }
-    fn write_u64(&mut self, n: u64) {
-        self.0 = (self.0 ^ n).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    }
-    fn write_usize(&mut self, n: usize) {
-        self.write_u64(n as u64);
     }
 }
 
