@@ -338,14 +338,8 @@ fn compile_pod(
             ));
         }
     }
-    // Heaviest first; equal weights keep their order, as a stable sort does upstream.
-    preferred.sort_by_key(|term| std::cmp::Reverse(term.0));
-    let preferred_terms: Vec<Requirements> = preferred.into_iter().map(|(_, r)| r).collect();
-    let mut tolerations = Vec::with_capacity(pod.tolerations.len());
-    for (i, toleration) in pod.tolerations.iter().enumerate() {
-        tolerations
-            .push(Toleration::from_model(toleration).map_err(|m| (format!("spec.tolerations[{i}]"), m))?);
-    }
+    let preferred_terms = podterms::by_weight_desc(preferred);
+    let tolerations = pod_tolerations(pod)?;
     if pending {
         // A pod that asks not to run on Karpenter nodes gets a clear answer rather than a requirement mismatch.
         let mut effective = node_selector.clone();
@@ -427,6 +421,33 @@ fn compile_pod(
     })
 }
 
+/// A pod's tolerations; the error names the one at fault.
+fn pod_tolerations(pod: &Pod) -> Result<Vec<Toleration>, FieldError> {
+    pod.tolerations
+        .iter()
+        .enumerate()
+        .map(|(i, t)| Toleration::from_model(t).map_err(|m| (format!("spec.tolerations[{i}]"), m)))
+        .collect()
+}
+
+/// Required terms of a pod affinity or anti-affinity.
+fn required_affinity_terms(
+    interner: &mut Interner,
+    problem: &Problem,
+    pod: &Pod,
+    kind: Kind,
+    affinity: Option<&model::PodAffinity>,
+    name: &str,
+) -> Result<Vec<Term>, FieldError> {
+    let Some(affinity) = affinity else { return Ok(Vec::new()) };
+    let mut required = Vec::with_capacity(affinity.required.len());
+    for (i, term) in affinity.required.iter().enumerate() {
+        let field = format!("spec.affinity.{name}.requiredDuringSchedulingIgnoredDuringExecution[{i}]");
+        required.push(podterms::affinity_term(interner, problem, pod, kind, term, &field)?);
+    }
+    Ok(required)
+}
+
 type TermLists = (Vec<Term>, Vec<Term>);
 
 /// Required and preferred (heaviest first) terms of a pod affinity or anti-affinity.
@@ -438,12 +459,8 @@ fn affinity_terms(
     affinity: Option<&model::PodAffinity>,
     name: &str,
 ) -> Result<TermLists, FieldError> {
-    let Some(affinity) = affinity else { return Ok((Vec::new(), Vec::new())) };
-    let mut required = Vec::new();
-    for (i, term) in affinity.required.iter().enumerate() {
-        let field = format!("spec.affinity.{name}.requiredDuringSchedulingIgnoredDuringExecution[{i}]");
-        required.push(podterms::affinity_term(interner, problem, pod, kind, term, &field)?);
-    }
+    let required = required_affinity_terms(interner, problem, pod, kind, affinity, name)?;
+    let Some(affinity) = affinity else { return Ok((required, Vec::new())) };
     let mut preferred = Vec::new();
     for (i, term) in affinity.preferred.iter().enumerate() {
         let field = format!(
@@ -697,34 +714,22 @@ fn compile_node(
     for pod in node.pods.iter().filter(|p| !matches!(p.phase.as_deref(), Some("Succeeded" | "Failed"))) {
         let at = |(f, m): FieldError| (format!("pods[{}/{}].{f}", pod.namespace, pod.name), m);
         let requests = pod_requests(table, pod).map_err(at)?;
-        let anti_required = match &pod.pod_anti_affinity {
-            Some(anti) => anti
-                .required
-                .iter()
-                .enumerate()
-                .map(|(i, term)| {
-                    let field = format!(
-                        "spec.affinity.podAntiAffinity.requiredDuringSchedulingIgnoredDuringExecution[{i}]"
-                    );
-                    podterms::affinity_term(interner, problem, pod, Kind::AntiAffinity, term, &field)
-                        .map_err(at)
-                })
-                .collect::<Result<Vec<_>, _>>()?,
-            None => Vec::new(),
-        };
+        // Only required anti-affinity constrains pending pods; the rest of a bound pod's terms are its own.
+        let anti_required = required_affinity_terms(
+            interner,
+            problem,
+            pod,
+            Kind::AntiAffinity,
+            pod.pod_anti_affinity.as_ref(),
+            "podAntiAffinity",
+        )
+        .map_err(at)?;
         pods.push(BoundPod {
             namespace: pod.namespace.clone(),
             labels: pod.labels.clone(),
             anti_required,
             host_ports: podterms::host_ports(pod).map_err(at)?,
-            tolerations: pod
-                .tolerations
-                .iter()
-                .enumerate()
-                .map(|(i, t)| {
-                    Toleration::from_model(t).map_err(|m| at((format!("spec.tolerations[{i}]"), m)))
-                })
-                .collect::<Result<Vec<_>, _>>()?,
+            tolerations: pod_tolerations(pod).map_err(at)?,
             counts_for_topology: !pod.terminating,
         });
         resources::sub_assign(&mut available, &requests);

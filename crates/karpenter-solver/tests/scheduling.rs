@@ -1003,6 +1003,29 @@ pod web cpu=1",
 }
 
 #[test]
+fn a_node_whose_bound_pod_is_malformed_is_set_aside() {
+    // The node's error names the bound pod and its field; the pending pod is solved without the node.
+    check(
+        &with_types(
+            "pool default
+node n1 pool=default cpu=4 memory=8Gi pods=20
+  pod running cpu=100m
+  pod-tolerate key=value:Sometimes
+pod web cpu=1",
+        ),
+        expect![[r#"
+            skipped Node/n1: pods[default/running].spec.tolerations[0]: unknown toleration effect "Sometimes", expected NoSchedule, PreferNoSchedule or NoExecute
+            nodeclaim 0 pool=default: web
+              options: small($0.1) medium($0.2) large($0.4)
+              requests: cpu=1 pods=1
+              require karpenter.sh/capacity-type In on-demand
+              require karpenter.sh/nodepool In default
+              label karpenter.sh/nodepool=default
+        "#]],
+    );
+}
+
+#[test]
 fn no_node_pools_at_all() {
     check(
         &with_types("pod web cpu=1"),
