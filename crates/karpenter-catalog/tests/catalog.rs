@@ -412,6 +412,38 @@ fn offerings_follow_zones_prices_and_unavailability() {
     );
 }
 
+#[test]
+fn subnets_limit_zones_and_offerings() {
+    // The node class reaches two of us-west-2's four zones: the zone label and the offerings keep only those.
+    let catalog = Catalog::embedded("us-west-2").unwrap();
+    let settings = NodeClassSettings {
+        subnet_zones: Some(vec!["us-west-2b".to_string(), "us-west-2c".to_string()]),
+        ..NodeClassSettings::default()
+    };
+    let types = catalog.instance_types(&settings).unwrap();
+    let it = find(&types, "m5.large");
+    let zone = it.requirements.iter().find(|r| r.key == "topology.kubernetes.io/zone").unwrap();
+    assert_eq!(zone.values, vec!["us-west-2b", "us-west-2c"]);
+    let offered: Vec<(&str, &str)> =
+        it.offerings.iter().map(|o| (o.zone.as_str(), o.capacity_type.as_str())).collect();
+    assert_eq!(
+        offered,
+        vec![
+            ("us-west-2b", "on-demand"),
+            ("us-west-2b", "spot"),
+            ("us-west-2c", "on-demand"),
+            ("us-west-2c", "spot")
+        ]
+    );
+    for it in &types {
+        assert!(
+            it.offerings.iter().all(|o| o.zone == "us-west-2b" || o.zone == "us-west-2c"),
+            "{} is offered outside the subnets' zones",
+            it.name
+        );
+    }
+}
+
 /// Resource amounts in base units (CPU in millicores) for comparison.
 fn amount(name: &str, quantity: &str) -> i64 {
     let q = karpenter_solver::quantity::Quantity::parse(quantity).unwrap();
