@@ -118,6 +118,11 @@ impl<'a> Checked<'a> {
             zones: settings.subnet_zones.as_ref().map(|z| z.iter().cloned().collect()),
         })
     }
+
+    /// Whether the node class's subnets reach the zone (every zone when no subnets are given).
+    fn allows_zone(&self, zone: &str) -> bool {
+        self.zones.as_ref().is_none_or(|allowed| allowed.contains(zone))
+    }
 }
 
 fn req(key: &str, values: &[String]) -> NodeSelectorRequirement {
@@ -143,6 +148,11 @@ fn one(key: &str, value: impl ToString) -> NodeSelectorRequirement {
 
 fn none(key: &str) -> NodeSelectorRequirement {
     req(key, &[])
+}
+
+/// `In` the value when there is one, else `DoesNotExist`.
+fn optional(key: &str, value: Option<impl ToString>) -> NodeSelectorRequirement {
+    value.map_or_else(|| none(key), |v| one(key, v))
 }
 
 /// Lower case with spaces as dashes, as upstream writes manufacturer and device names into labels.
@@ -267,7 +277,7 @@ pub(crate) fn instance_type(
         .zones
         .iter()
         .filter(|z| offered.contains(z.name.as_str()))
-        .filter(|z| checked.zones.as_ref().is_none_or(|allowed| allowed.contains(&z.name)))
+        .filter(|z| checked.allows_zone(&z.name))
         .collect();
 
     // Capacity.
@@ -351,32 +361,20 @@ pub(crate) fn instance_type(
         req(OS, &os),
         req(ZONE, &zones.iter().map(|z| z.name.clone()).collect::<Vec<_>>()),
         one(REGION, facts.region),
-        req(WINDOWS_BUILD, &family.windows_build().map(str::to_string).into_iter().collect::<Vec<_>>()),
+        optional(WINDOWS_BUILD, family.windows_build()),
         req(CAPACITY_TYPE, &capacity_types),
         one(INSTANCE_CPU, spec.vcpus),
         req(INSTANCE_CPU_MANUFACTURER, &spec.cpu_manufacturer.iter().map(|m| kebab(m)).collect::<Vec<_>>()),
-        req(
+        optional(
             INSTANCE_CPU_SUSTAINED_CLOCK_SPEED_MHZ,
-            &spec
-                .sustained_clock_ghz
-                .map(|g| ((g * 1000.0).round() as i64).to_string())
-                .into_iter()
-                .collect::<Vec<_>>(),
+            spec.sustained_clock_ghz.map(|g| (g * 1000.0).round() as i64),
         ),
         one(INSTANCE_MEMORY, spec.memory_mib),
-        req(
+        optional(
             INSTANCE_EBS_BANDWIDTH,
-            &spec
-                .ebs_max_bandwidth_mbps
-                .filter(|_| spec.ebs_optimized_support.as_deref() == Some("default"))
-                .map(|b| b.to_string())
-                .into_iter()
-                .collect::<Vec<_>>(),
+            spec.ebs_max_bandwidth_mbps.filter(|_| spec.ebs_optimized_support.as_deref() == Some("default")),
         ),
-        req(
-            INSTANCE_NETWORK_BANDWIDTH,
-            &facts.bandwidth_mbps.get(&spec.name).map(|b| b.to_string()).into_iter().collect::<Vec<_>>(),
-        ),
+        optional(INSTANCE_NETWORK_BANDWIDTH, facts.bandwidth_mbps.get(&spec.name)),
         one(INSTANCE_HYPERVISOR, &spec.hypervisor),
         one(INSTANCE_ENCRYPTION_IN_TRANSIT_SUPPORTED, spec.encryption_in_transit),
         one(INSTANCE_NITRO_ENCLAVES_SUPPORTED, spec.nitro_enclaves),
@@ -386,34 +384,21 @@ pub(crate) fn instance_type(
         none(CAPACITY_RESERVATION_INTERRUPTIBLE),
     ];
     let (category, generation) = category_and_generation(&spec.name).unzip();
-    requirements.push(req(INSTANCE_CATEGORY, &category.into_iter().collect::<Vec<_>>()));
-    requirements.push(req(INSTANCE_GENERATION, &generation.into_iter().collect::<Vec<_>>()));
-    requirements.push(req(INSTANCE_FAMILY, &family_name.iter().cloned().collect::<Vec<_>>()));
-    requirements.push(req(INSTANCE_SIZE, &size.into_iter().collect::<Vec<_>>()));
+    requirements.push(optional(INSTANCE_CATEGORY, category));
+    requirements.push(optional(INSTANCE_GENERATION, generation));
+    requirements.push(optional(INSTANCE_FAMILY, family_name));
+    requirements.push(optional(INSTANCE_SIZE, size));
     let flex = spec.name.split('.').next().unwrap_or_default().contains("-flex");
     requirements.push(one(INSTANCE_CAPABILITY_FLEX, flex));
-    requirements.push(req(
+    requirements.push(optional(
         INSTANCE_LOCAL_NVME,
-        &spec
-            .instance_storage
-            .as_ref()
-            .filter(|s| s.nvme != "unsupported")
-            .map(|s| s.total_gb.to_string())
-            .into_iter()
-            .collect::<Vec<_>>(),
+        spec.instance_storage.as_ref().filter(|s| s.nvme != "unsupported").map(|s| s.total_gb),
     ));
     let gpu = (spec.gpus.len() == 1).then(|| &spec.gpus[0]);
-    requirements.push(req(INSTANCE_GPU_NAME, &gpu.map(|g| kebab(&g.name)).into_iter().collect::<Vec<_>>()));
-    requirements.push(req(
-        INSTANCE_GPU_MANUFACTURER,
-        &gpu.map(|g| kebab(&g.manufacturer)).into_iter().collect::<Vec<_>>(),
-    ));
-    requirements
-        .push(req(INSTANCE_GPU_COUNT, &gpu.map(|g| g.count.to_string()).into_iter().collect::<Vec<_>>()));
-    requirements.push(req(
-        INSTANCE_GPU_MEMORY,
-        &gpu.and_then(|g| g.memory_mib).map(|m| m.to_string()).into_iter().collect::<Vec<_>>(),
-    ));
+    requirements.push(optional(INSTANCE_GPU_NAME, gpu.map(|g| kebab(&g.name))));
+    requirements.push(optional(INSTANCE_GPU_MANUFACTURER, gpu.map(|g| kebab(&g.manufacturer))));
+    requirements.push(optional(INSTANCE_GPU_COUNT, gpu.map(|g| g.count)));
+    requirements.push(optional(INSTANCE_GPU_MEMORY, gpu.and_then(|g| g.memory_mib)));
     // A single inference accelerator (when there is no Neuron device), else a single Neuron device.
     let accelerator: Option<(String, String, u32)> =
         if spec.accelerators.len() == 1 && spec.neuron_devices.is_empty() {
@@ -425,16 +410,9 @@ pub(crate) fn instance_type(
         } else {
             None
         };
-    requirements
-        .push(req(INSTANCE_ACCELERATOR_NAME, &accelerator.iter().map(|a| a.0.clone()).collect::<Vec<_>>()));
-    requirements.push(req(
-        INSTANCE_ACCELERATOR_MANUFACTURER,
-        &accelerator.iter().map(|a| a.1.clone()).collect::<Vec<_>>(),
-    ));
-    requirements.push(req(
-        INSTANCE_ACCELERATOR_COUNT,
-        &accelerator.iter().map(|a| a.2.to_string()).collect::<Vec<_>>(),
-    ));
+    requirements.push(optional(INSTANCE_ACCELERATOR_NAME, accelerator.as_ref().map(|a| &a.0)));
+    requirements.push(optional(INSTANCE_ACCELERATOR_MANUFACTURER, accelerator.as_ref().map(|a| &a.1)));
+    requirements.push(optional(INSTANCE_ACCELERATOR_COUNT, accelerator.as_ref().map(|a| a.2)));
     let zone_ids: Vec<String> = zones.iter().map(|z| z.id.clone()).collect();
     if !zone_ids.is_empty() {
         requirements.push(req(ZONE_ID, &zone_ids));
@@ -445,7 +423,7 @@ pub(crate) fn instance_type(
     let on_demand = facts.on_demand.get(&spec.name).copied();
     let mut offerings = Vec::new();
     for zone in &facts.offerings.zones {
-        if checked.zones.as_ref().is_some_and(|allowed| !allowed.contains(&zone.name)) {
+        if !checked.allows_zone(&zone.name) {
             continue;
         }
         for capacity_type in &capacity_types {
