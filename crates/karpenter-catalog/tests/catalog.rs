@@ -341,6 +341,41 @@ fn node_class_settings_change_pods_and_overhead() {
 }
 
 #[test]
+fn ephemeral_storage_comes_from_the_root_the_family_device_or_the_last_mapping() {
+    // Without a mapping marked as root, the family's own device sets the size (Bottlerocket keeps its data on
+    // /dev/xvdb); a custom AMI's disks are unknown, so its last mapping counts.
+    let catalog = Catalog::embedded("us-east-1").unwrap();
+    let mapping = |device: &str, size: &str| karpenter_catalog::BlockDeviceMapping {
+        device_name: device.into(),
+        root_volume: false,
+        volume_size: Some(size.into()),
+    };
+    let two_disks = vec![mapping("/dev/xvda", "30Gi"), mapping("/dev/xvdb", "60Gi")];
+    let storage = |ami_family: AmiFamily,
+                   block_device_mappings: Vec<karpenter_catalog::BlockDeviceMapping>| {
+        let settings = NodeClassSettings { ami_family, block_device_mappings, ..Default::default() };
+        let types = catalog.instance_types(&settings).unwrap();
+        format!("{ami_family:?}: {}", find(&types, "m5.large").capacity["ephemeral-storage"])
+    };
+    expect![[r#"
+        Al2023: 30Gi
+        Bottlerocket: 60Gi
+        Custom: 40Gi
+        Custom: 20Gi
+        Windows2022: 50Gi"#]]
+    .assert_eq(
+        &[
+            storage(AmiFamily::Al2023, two_disks.clone()),
+            storage(AmiFamily::Bottlerocket, two_disks.clone()),
+            storage(AmiFamily::Custom, vec![mapping("/dev/xvdb", "60Gi"), mapping("/dev/sdf", "40Gi")]),
+            storage(AmiFamily::Custom, Vec::new()),
+            storage(AmiFamily::Windows2022, vec![mapping("/dev/xvda", "30Gi")]),
+        ]
+        .join("\n"),
+    );
+}
+
+#[test]
 fn raid0_instance_store_becomes_ephemeral_storage() {
     let catalog = Catalog::embedded("us-east-1").unwrap();
     let settings = NodeClassSettings { instance_store_raid0: true, ..Default::default() };
