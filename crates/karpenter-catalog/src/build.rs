@@ -7,7 +7,7 @@ use karpenter_solver::model::{InstanceType, NodeSelectorRequirement, Offering, O
 use karpenter_solver::quantity::Quantity;
 
 use crate::labels::*;
-use crate::settings::{AmiFamily, NodeClassSettings};
+use crate::settings::{BlockDeviceMapping, NodeClassSettings};
 use crate::spec::{InstanceTypeSpec, RegionOfferings, VpcLimits};
 use crate::{CatalogError, Result};
 
@@ -89,23 +89,17 @@ impl<'a> Checked<'a> {
                 .map(|v| threshold(&format!("kubelet.evictionHard.{signal}"), v))
                 .transpose()
         };
-        // A root volume, or the family's ephemeral device, sets ephemeral storage (see `ephemeral_storage`).
-        let root =
-            settings.block_device_mappings.iter().find(|b| b.root_volume).and_then(|b| b.volume_size.clone());
-        let by_device = settings.ami_family.ephemeral_device().and_then(|(device, _)| {
-            settings
-                .block_device_mappings
-                .iter()
-                .find(|b| b.device_name == device)
-                .and_then(|b| b.volume_size.clone())
-        });
-        let custom_last = (settings.ami_family == AmiFamily::Custom)
-            .then(|| settings.block_device_mappings.last().and_then(|b| b.volume_size.clone()))
-            .flatten();
-        let chosen = root.or(if settings.ami_family == AmiFamily::Custom { custom_last } else { by_device });
-        let volume_text = chosen.unwrap_or_else(|| {
-            settings.ami_family.ephemeral_device().map_or("20Gi", |(_, size)| size).to_string()
-        });
+        // A root volume, else the family's ephemeral device, sets ephemeral storage (see `ephemeral_storage`).
+        let mappings = &settings.block_device_mappings;
+        let (by_family, default_size) = match settings.ami_family.ephemeral_device() {
+            Some((device, size)) => (mappings.iter().find(|b| b.device_name == device), size),
+            // Only a custom AMI has no known device: its last mapping is taken for the root.
+            None => (mappings.last(), "20Gi"),
+        };
+        let size_of = |mapping: Option<&BlockDeviceMapping>| mapping.and_then(|b| b.volume_size.clone());
+        let volume_text = size_of(mappings.iter().find(|b| b.root_volume))
+            .or_else(|| size_of(by_family))
+            .unwrap_or_else(|| default_size.to_string());
         let volume_bytes = bytes_of("blockDeviceMappings.ebs.volumeSize", &volume_text)?;
         Ok(Checked {
             settings,
