@@ -144,31 +144,36 @@ fn catalog(args: &CatalogArgs) -> Result<()> {
         )
     })?;
 
+    let rows = allowed
+        .iter()
+        .map(|&i| {
+            let it = &types[i];
+            let alloc = allocatable(it).map_err(|e| anyhow::anyhow!("{}: {}", e.object, e.message))?;
+            Ok((it, alloc))
+        })
+        .collect::<Result<Vec<_>>>()?;
+
     match args.output {
         Output::Json => {
-            let listed = allowed
-                .iter()
-                .map(|&i| {
-                    let it = &types[i];
-                    Ok(Listed {
-                        name: &it.name,
-                        capacity: &it.capacity,
-                        allocatable: allocatable(it)
-                            .map_err(|e| anyhow::anyhow!("{}: {}", e.object, e.message))?,
-                        labels: labels(it),
-                        offerings: it
-                            .offerings
-                            .iter()
-                            .map(|o| ListedOffering {
-                                zone: &o.zone,
-                                capacity_type: &o.capacity_type,
-                                price: o.price,
-                                available: o.available,
-                            })
-                            .collect(),
-                    })
+            let listed: Vec<Listed<'_>> = rows
+                .into_iter()
+                .map(|(it, allocatable)| Listed {
+                    name: &it.name,
+                    capacity: &it.capacity,
+                    allocatable,
+                    labels: labels(it),
+                    offerings: it
+                        .offerings
+                        .iter()
+                        .map(|o| ListedOffering {
+                            zone: &o.zone,
+                            capacity_type: &o.capacity_type,
+                            price: o.price,
+                            available: o.available,
+                        })
+                        .collect(),
                 })
-                .collect::<Result<Vec<_>>>()?;
+                .collect();
             println!("{}", serde_json::to_string_pretty(&listed)?);
         }
         Output::Table => {
@@ -176,9 +181,7 @@ fn catalog(args: &CatalogArgs) -> Result<()> {
                 "{:<24} {:>5} {:>10} {:>10} {:>12} {:>6} {:>10}",
                 "NAME", "VCPU", "MEMORY", "ALLOC CPU", "ALLOC MEMORY", "PODS", "PRICE/H"
             );
-            for &i in &allowed {
-                let it = &types[i];
-                let alloc = allocatable(it).map_err(|e| anyhow::anyhow!("{}: {}", e.object, e.message))?;
+            for (it, alloc) in &rows {
                 let price = cheapest(it).map_or_else(|| "-".to_string(), |p| format!("{p:.4}"));
                 println!(
                     "{:<24} {:>5} {:>10} {:>10} {:>12} {:>6} {:>10}",
@@ -191,7 +194,7 @@ fn catalog(args: &CatalogArgs) -> Result<()> {
                     price
                 );
             }
-            println!("{} instance types", allowed.len());
+            println!("{} instance types", rows.len());
         }
     }
     Ok(())
