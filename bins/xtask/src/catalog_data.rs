@@ -155,17 +155,16 @@ pub(crate) fn generate(root: &Path) -> Result<String> {
         let mut zones = Vec::new();
         for name in names.iter().filter_map(string) {
             let types = by_name.get(&name).cloned().unwrap_or_default();
-            let matching: Vec<&String> =
-                by_id.iter().filter(|(_, t)| **t == types).map(|(id, _)| id).collect();
+            let matching: Vec<String> =
+                ids.iter().filter_map(string).filter(|id| by_id.get(id) == Some(&types)).collect();
             match matching.as_slice() {
-                [id] => zones.push(Zone { name, id: (*id).clone() }),
+                [id] => zones.push(Zone { name, id: id.clone() }),
                 _ => bail!(
                     "{region}: cannot pair zone {name} with one zone id ({} candidates)",
                     matching.len()
                 ),
             }
         }
-        let _ = ids;
         regions.insert(region.to_string(), RegionOfferings { zones, instance_types });
     }
 
