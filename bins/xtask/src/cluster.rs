@@ -7,13 +7,13 @@
 
 use std::fs;
 use std::io::Write as _;
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 
+use crate::process::{alive, free_port};
 use crate::say;
 
 /// Kubernetes release and the matching staging-module version.
@@ -208,11 +208,6 @@ fn go_build(paths: &Paths, name: &str, requirements: &str, binaries: &[(&str, St
     Ok(())
 }
 
-fn free_port() -> Result<u16> {
-    let listener = TcpListener::bind("127.0.0.1:0").context("no free loopback port")?;
-    Ok(listener.local_addr()?.port())
-}
-
 fn openssl(args: &[&str], dir: &Path, log: &Path) -> Result<()> {
     logged(Command::new("openssl").args(args).current_dir(dir), log, &format!("openssl {}", args[0]))
 }
@@ -302,11 +297,6 @@ fn spawn(paths: &Paths, name: &str, program: &Path, args: &[String]) -> Result<u
     let mut pids = fs::OpenOptions::new().create(true).append(true).open(&paths.pids)?;
     writeln!(pids, "{name} {pid}")?;
     Ok(pid)
-}
-
-fn alive(pid: u32) -> bool {
-    Path::new(&format!("/proc/{pid}")).exists()
-        && fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| !stat.contains(") Z "))
 }
 
 fn running(paths: &Paths) -> Vec<(String, u32)> {

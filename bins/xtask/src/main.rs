@@ -17,6 +17,7 @@ mod catalog_data;
 mod cluster;
 mod layers;
 mod moto;
+mod process;
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();

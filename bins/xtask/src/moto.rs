@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 
+use crate::process::{alive, free_port};
 use crate::say;
 
 fn dir(root: &Path) -> PathBuf {
@@ -29,7 +30,7 @@ fn installed() -> bool {
 fn up(root: &Path) -> Result<()> {
     let dir = dir(root);
     if let Ok(pid) = fs::read_to_string(dir.join("pid"))
-        && Path::new(&format!("/proc/{}", pid.trim())).exists()
+        && pid.trim().parse().is_ok_and(alive)
     {
         say(&format!("moto is already running at {}", fs::read_to_string(dir.join("endpoint"))?.trim()));
         return Ok(());
@@ -45,7 +46,7 @@ fn up(root: &Path) -> Result<()> {
         }
     }
     fs::create_dir_all(&dir)?;
-    let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+    let port = free_port()?;
     let log = fs::File::create(dir.join("moto.log"))?;
     let child = Command::new("moto_server")
         .args(["-H", "127.0.0.1", "-p", &port.to_string()])
