@@ -1,9 +1,12 @@
 //! The `karpenter` command line.
 //!
 //! `karpenter catalog` lists the instance types a set of NodePool requirements allows, from the embedded AWS
-//! catalog, as a table or as JSON.
+//! catalog, as a table or as JSON. `karpenter crds` prints the CustomResourceDefinitions of NodePool, NodeClaim
+//! and EC2NodeClass, or writes them into a directory (the Helm chart's `crds/`).
 
 use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand, ValueEnum};
@@ -23,6 +26,15 @@ struct Cli {
 enum Command {
     /// List the instance types a set of NodePool requirements allows.
     Catalog(CatalogArgs),
+    /// Print the CRDs of NodePool, NodeClaim and EC2NodeClass as YAML.
+    Crds(CrdsArgs),
+}
+
+#[derive(clap::Args)]
+struct CrdsArgs {
+    /// Write one file per CRD into this directory (as `charts/karpenter/crds/` holds them) instead of printing.
+    #[arg(long)]
+    dir: Option<PathBuf>,
 }
 
 #[derive(Parser)]
@@ -76,7 +88,23 @@ struct ListedOffering<'a> {
 fn main() -> Result<()> {
     match Cli::parse().command {
         Command::Catalog(args) => catalog(&args),
+        Command::Crds(args) => crds(&args),
     }
+}
+
+/// Prints the CRDs, or writes them into `--dir`.
+fn crds(args: &CrdsArgs) -> Result<()> {
+    let Some(dir) = &args.dir else {
+        let yaml = karpenter_api::crds::to_yaml()?;
+        std::io::stdout().lock().write_all(yaml.as_bytes()).context("writing the CRDs to standard output")?;
+        return Ok(());
+    };
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    for (file, yaml) in karpenter_api::crds::files()? {
+        let path = dir.join(file);
+        std::fs::write(&path, yaml).with_context(|| format!("writing {}", path.display()))?;
+    }
+    Ok(())
 }
 
 /// Parses `key Operator v1,v2`.

@@ -17,8 +17,44 @@ const FORBIDDEN_PREFIXES: [&str; 5] = ["kube", "k8s-openapi", "tokio", "aws-", "
 /// What the solver itself may depend on directly (normal dependencies only).
 const SOLVER_ALLOWED: [&str; 4] = ["serde", "thiserror", "rustc-hash", "good_lp"];
 
+/// What the API crate may not reach when built on its own: it holds types and schemas, never a client or runtime.
+const API_FORBIDDEN_PREFIXES: [&str; 5] = ["kube-client", "kube-runtime", "tokio", "aws-", "hyper"];
+
 /// Checks the invariants and describes what was checked.
 pub(crate) fn check(root: &Path) -> Result<String> {
+    let graph = check_graph(root)?;
+    let api = check_api(root)?;
+    Ok(format!("{graph}; {api}"))
+}
+
+/// karpenter-api, built alone (features resolved for it only, unlike the workspace-wide `cargo metadata`
+/// graph, where the test support's kube client is unified in), stays free of clients and runtimes.
+fn check_api(root: &Path) -> Result<String> {
+    let output = Command::new("cargo")
+        .args(["tree", "--locked", "-p", "karpenter-api", "-e", "normal", "--prefix", "none", "-f", "{p}"])
+        .current_dir(root)
+        .output()
+        .context("could not run cargo tree")?;
+    if !output.status.success() {
+        bail!("cargo tree failed: {}", String::from_utf8_lossy(&output.stderr));
+    }
+    let tree = String::from_utf8_lossy(&output.stdout);
+    let forbidden: BTreeSet<&str> = tree
+        .lines()
+        .filter_map(|line| line.split_whitespace().next())
+        .filter(|name| API_FORBIDDEN_PREFIXES.iter().any(|prefix| name.starts_with(prefix)))
+        .collect();
+    if !forbidden.is_empty() {
+        bail!(
+            "layering violation: karpenter-api must not depend on {}",
+            forbidden.into_iter().collect::<Vec<_>>().join(", ")
+        );
+    }
+    Ok("karpenter-api needs no client, runtime or AWS crate".into())
+}
+
+/// Checks the pure crates over the workspace's resolved dependency graph.
+fn check_graph(root: &Path) -> Result<String> {
     let output = Command::new("cargo")
         .args(["metadata", "--format-version", "1", "--locked"])
         .current_dir(root)

@@ -1,0 +1,32 @@
+//! The custom resources users already write for Karpenter — `karpenter.sh/v1` NodePool and NodeClaim and
+//! `karpenter.k8s.aws/v1` EC2NodeClass — with their CRDs and drift hashes, so that upstream manifests apply
+//! unchanged and NodeClaims launched by upstream Karpenter are not seen as drifted.
+//!
+//! The types follow upstream's Go API field for field (`pkg/apis/v1` in kubernetes-sigs/karpenter and in
+//! aws/karpenter-provider-aws). Optional fields are `Option`s, lists and maps included, so that an absent list and
+//! an empty one stay distinct: the drift hash tells them apart, as upstream's does.
+
+pub mod crds;
+mod ec2nodeclass;
+pub mod labels;
+mod nodeclaim;
+mod nodepool;
+mod schema;
+mod status;
+
+pub use ec2nodeclass::{
+    Ami, AmiFamily, AmiRequirement, AmiSelectorTerm, BlockDevice, BlockDeviceMapping, CapacityReservation,
+    CapacityReservationSelectorTerm, CapacityReservationState, CapacityReservationType, ConnectionTracking,
+    CpuOptions, EC2NodeClass, EC2NodeClassSpec, EC2NodeClassStatus, EnabledDisabled, HttpTokens,
+    InstanceMatchCriteria, InstanceStorePolicy, InterfaceType, MetadataOptions, NetworkInterface,
+    PlacementGroupSelector, SecurityGroup, SecurityGroupSelectorTerm, Subnet, SubnetSelectorTerm, VolumeType,
+};
+pub use nodeclaim::{
+    NodeClaim, NodeClaimSpec, NodeClaimStatus, NodeClassReference, NodeSelectorOperator,
+    NodeSelectorRequirementWithMinValues, ResourceRequirements,
+};
+pub use nodepool::{
+    Budget, ConsolidationPolicy, Disruption, DisruptionReason, NodeClaimTemplate, NodeClaimTemplateSpec,
+    NodePool, NodePoolSpec, NodePoolStatus, TemplateMetadata,
+};
+pub use status::Condition;
