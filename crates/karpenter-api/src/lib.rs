@@ -8,6 +8,7 @@
 
 pub mod crds;
 mod ec2nodeclass;
+mod hash;
 pub mod labels;
 mod nodeclaim;
 mod nodepool;
@@ -21,6 +22,7 @@ pub use ec2nodeclass::{
     InstanceMatchCriteria, InstanceStorePolicy, InterfaceType, MetadataOptions, NetworkInterface,
     PlacementGroupSelector, SecurityGroup, SecurityGroupSelectorTerm, Subnet, SubnetSelectorTerm, VolumeType,
 };
+pub use hash::Error as HashError;
 pub use nodeclaim::{
     NodeClaim, NodeClaimSpec, NodeClaimStatus, NodeClassReference, NodeSelectorOperator,
     NodeSelectorRequirementWithMinValues, ResourceRequirements,
