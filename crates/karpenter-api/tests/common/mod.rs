@@ -7,27 +7,27 @@ use std::path::Path;
 use serde_json::Value;
 
 /// One YAML document of a manifest file, as JSON.
-pub struct Document {
+pub(crate) struct Document {
     /// The file name under `tests/manifests/`.
-    pub file: String,
+    pub(crate) file: String,
     /// The document.
-    pub value: Value,
+    pub(crate) value: Value,
 }
 
 impl Document {
     /// The object's kind.
-    pub fn kind(&self) -> &str {
+    pub(crate) fn kind(&self) -> &str {
         self.value["kind"].as_str().unwrap_or_default()
     }
 
     /// The object's name.
-    pub fn name(&self) -> &str {
+    pub(crate) fn name(&self) -> &str {
         self.value["metadata"]["name"].as_str().unwrap_or_default()
     }
 }
 
 /// Every document of every file under `tests/manifests/`, in file order.
-pub fn documents() -> Vec<Document> {
+pub(crate) fn documents() -> Vec<Document> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/manifests");
     let mut files: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|entry| entry.unwrap().path()).collect();
     files.sort();
