@@ -1,0 +1,479 @@
+//! The CRDs on the real API server of the test cluster (`cargo xtask cluster up`): upstream-style manifests are
+//! accepted and defaulted as upstream's CRDs default them, and each class of bad object is rejected by the API
+//! server with a message that names the field.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{Document, documents};
+use expect_test::{Expect, expect};
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::api::{Api, ApiResource, DeleteParams, DynamicObject, Patch, PatchParams, PostParams};
+use kube::core::GroupVersionKind;
+use serde_json::{Value, json};
+
+/// A client for the test cluster, with the generated CRDs installed (server-side apply, so every test may do it;
+/// a client is not shared between tests because each test has its own runtime).
+async fn client() -> kube::Client {
+    let client = karpenter_test_support::cluster().await.unwrap_or_else(|error| panic!("{error}"));
+    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+    let apply = PatchParams::apply("karpenter-api-tests").force();
+    for crd in karpenter_api::crds::all().unwrap() {
+        let name = crd.metadata.name.clone().unwrap();
+        crds.patch(&name, &apply, &Patch::Apply(&crd))
+            .await
+            .unwrap_or_else(|e| panic!("installing {name}: {e}"));
+        established(&crds, &name).await;
+    }
+    client
+}
+
+/// Waits (up to 30 s) for a CRD's `Established` condition.
+async fn established(crds: &Api<CustomResourceDefinition>, name: &str) {
+    for _ in 0..300 {
+        let crd = crds.get(name).await.unwrap();
+        let conditions = crd.status.and_then(|status| status.conditions).unwrap_or_default();
+        if conditions.iter().any(|c| c.type_ == "Established" && c.status == "True") {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("CRD {name} was not established within 30 s");
+}
+
+/// An untyped API for the kind of `object`, so that objects our types would refuse can still be sent.
+fn api_for(client: &kube::Client, object: &Value) -> Api<DynamicObject> {
+    let (group, version) = object["apiVersion"].as_str().unwrap().split_once('/').unwrap();
+    let kind = object["kind"].as_str().unwrap();
+    let plural = format!("{}s", kind.to_lowercase()).replace("sss", "sses");
+    let resource = ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(group, version, kind), &plural);
+    Api::all_with(client.clone(), &resource)
+}
+
+/// Creates `object` as a dry run: the API server defaults and validates it, stores nothing, and answers with
+/// the object as it would have stored it, or with its refusal.
+async fn dry_run_create(client: &kube::Client, object: &Value) -> Result<Value, String> {
+    let dynamic: DynamicObject = serde_json::from_value(object.clone()).unwrap();
+    let params = PostParams { dry_run: true, field_manager: Some("karpenter-api-tests".into()) };
+    match api_for(client, object).create(&params, &dynamic).await {
+        Ok(created) => Ok(serde_json::to_value(created).unwrap()),
+        Err(kube::Error::Api(status)) => Err(status.message),
+        Err(other) => panic!("API server unreachable: {other}"),
+    }
+}
+
+/// The fields the API server added to `sent`, as `path = value` lines (metadata it always adds left out).
+fn added_fields(path: &str, stored: &Value, sent: &Value, out: &mut Vec<String>) {
+    match (stored, sent) {
+        (Value::Object(stored), Value::Object(sent)) => {
+            for (key, value) in stored {
+                let here = if path.is_empty() { key.clone() } else { format!("{path}.{key}") };
+                if here == "metadata" {
+                    continue;
+                }
+                match sent.get(key) {
+                    None => out.push(format!("{here} = {value}")),
+                    Some(original) => added_fields(&here, value, original, out),
+                }
+            }
+        }
+        (Value::Array(stored), Value::Array(sent)) if stored.len() == sent.len() => {
+            for (index, (a, b)) in stored.iter().zip(sent).enumerate() {
+                added_fields(&format!("{path}[{index}]"), a, b, out);
+            }
+        }
+        (stored, sent) => assert_eq!(stored, sent, "the API server changed {path}"),
+    }
+}
+
+fn without_status(document: &Document) -> Value {
+    let mut object = document.value.clone();
+    object.as_object_mut().unwrap().remove("status");
+    object
+}
+
+#[tokio::test]
+async fn every_manifest_is_accepted_and_defaulted_as_upstream() {
+    let client = client().await;
+    let mut report = Vec::new();
+    for document in documents() {
+        let sent = without_status(&document);
+        let stored = dry_run_create(&client, &sent)
+            .await
+            .unwrap_or_else(|message| panic!("{}: {} refused: {message}", document.file, document.name()));
+        let mut added = Vec::new();
+        added_fields("", &stored, &sent, &mut added);
+        report.push(format!(
+            "{} {}/{}: {}",
+            document.file,
+            document.kind(),
+            document.name(),
+            if added.is_empty() { "-".into() } else { added.join(", ") }
+        ));
+        // What the API server stores decodes into our types.
+        let decoded = match document.kind() {
+            "NodePool" => serde_json::from_value::<karpenter_api::NodePool>(stored).map(drop),
+            "NodeClaim" => serde_json::from_value::<karpenter_api::NodeClaim>(stored).map(drop),
+            _ => serde_json::from_value::<karpenter_api::EC2NodeClass>(stored).map(drop),
+        };
+        decoded.unwrap_or_else(|e| panic!("{}: the stored object does not decode: {e}", document.file));
+    }
+    expect![[r#"
+        ec2nodeclass-bottlerocket.yaml EC2NodeClass/bottlerocket: spec.metadataOptions = {"httpEndpoint":"enabled","httpProtocolIPv6":"disabled","httpPutResponseHopLimit":1,"httpTokens":"required"}
+        ec2nodeclass-custom.yaml EC2NodeClass/custom: spec.metadataOptions = {"httpEndpoint":"enabled","httpProtocolIPv6":"disabled","httpPutResponseHopLimit":1,"httpTokens":"required"}
+        ec2nodeclass-every-field.yaml EC2NodeClass/every-field: -
+        ec2nodeclass-status.yaml EC2NodeClass/resolved: spec.metadataOptions = {"httpEndpoint":"enabled","httpProtocolIPv6":"disabled","httpPutResponseHopLimit":1,"httpTokens":"required"}
+        ec2nodeclass-windows.yaml EC2NodeClass/windows: spec.metadataOptions = {"httpEndpoint":"enabled","httpProtocolIPv6":"disabled","httpPutResponseHopLimit":1,"httpTokens":"required"}
+        nodeclaim.yaml NodeClaim/default-x7k2p: -
+        nodepool-every-field.yaml NodePool/every-field: -
+        nodepool-minimal.yaml NodePool/minimal: spec.disruption = {"budgets":[{"nodes":"10%"}],"consolidateAfter":"0s","consolidationPolicy":"WhenEmptyOrUnderutilized"}, spec.template.spec.expireAfter = "720h"
+        nodepool-never.yaml NodePool/never: spec.disruption.consolidationPolicy = "WhenEmptyOrUnderutilized"
+        nodepool-spot-gpu.yaml NodePool/spot-gpu: -
+        nodepool-static.yaml NodePool/static: spec.disruption = {"budgets":[{"nodes":"10%"}],"consolidateAfter":"0s","consolidationPolicy":"WhenEmptyOrUnderutilized"}, spec.template.spec.expireAfter = "720h"
+        seed.yaml EC2NodeClass/default: -
+        seed.yaml NodePool/default: spec.disruption.budgets = [{"nodes":"10%"}], spec.template.spec.expireAfter = "720h""#]].assert_eq(&report.join("\n"));
+}
+
+/// One bad object: a good manifest with one change, and the field the refusal must name.
+struct Bad {
+    what: &'static str,
+    base: (&'static str, &'static str),
+    change: fn(&mut Value),
+}
+
+fn bad_objects() -> Vec<Bad> {
+    fn requirement(object: &mut Value, requirement: Value) {
+        object["spec"]["template"]["spec"]["requirements"].as_array_mut().unwrap().push(requirement);
+    }
+    const POOL: (&str, &str) = ("seed.yaml", "NodePool");
+    const CLASS: (&str, &str) = ("seed.yaml", "EC2NodeClass");
+    vec![
+        Bad {
+            what: "unknown requirement operator",
+            base: POOL,
+            change: |o| requirement(o, json!({"key": "a", "operator": "Like", "values": ["b"]})),
+        },
+        Bad {
+            what: "In without values",
+            base: POOL,
+            change: |o| requirement(o, json!({"key": "a", "operator": "In"})),
+        },
+        Bad {
+            what: "Gt with two values",
+            base: POOL,
+            change: |o| requirement(o, json!({"key": "a", "operator": "Gt", "values": ["1", "2"]})),
+        },
+        Bad {
+            what: "Lt with a negative value",
+            base: POOL,
+            change: |o| requirement(o, json!({"key": "a", "operator": "Lt", "values": ["-1"]})),
+        },
+        Bad {
+            what: "minValues above the value count",
+            base: POOL,
+            change: |o| {
+                requirement(o, json!({"key": "a", "operator": "In", "values": ["b"], "minValues": 2}))
+            },
+        },
+        Bad {
+            what: "minValues above 50",
+            base: POOL,
+            change: |o| requirement(o, json!({"key": "a", "operator": "Exists", "minValues": 51})),
+        },
+        Bad {
+            what: "requirement on a karpenter.sh label",
+            base: POOL,
+            change: |o| requirement(o, json!({"key": "karpenter.sh/foo", "operator": "Exists"})),
+        },
+        Bad {
+            what: "requirement on the hostname",
+            base: POOL,
+            change: |o| requirement(o, json!({"key": "kubernetes.io/hostname", "operator": "Exists"})),
+        },
+        Bad {
+            what: "template label in the karpenter.sh domain",
+            base: POOL,
+            change: |o| o["spec"]["template"]["metadata"] = json!({"labels": {"karpenter.sh/nodepool": "x"}}),
+        },
+        Bad {
+            what: "budget above 100%",
+            base: POOL,
+            change: |o| o["spec"]["disruption"]["budgets"] = json!([{"nodes": "101%"}]),
+        },
+        Bad {
+            what: "budget schedule without duration",
+            base: POOL,
+            change: |o| o["spec"]["disruption"]["budgets"] = json!([{"nodes": "1", "schedule": "@daily"}]),
+        },
+        Bad {
+            what: "budget duration in seconds",
+            base: POOL,
+            change: |o| {
+                o["spec"]["disruption"]["budgets"] =
+                    json!([{"nodes": "1", "schedule": "@daily", "duration": "30s"}])
+            },
+        },
+        Bad {
+            what: "unknown consolidation policy",
+            base: POOL,
+            change: |o| o["spec"]["disruption"]["consolidationPolicy"] = json!("Always"),
+        },
+        Bad {
+            what: "expireAfter in days",
+            base: POOL,
+            change: |o| o["spec"]["template"]["spec"]["expireAfter"] = json!("30d"),
+        },
+        Bad { what: "weight above 100", base: POOL, change: |o| o["spec"]["weight"] = json!(101) },
+        Bad {
+            what: "empty nodeClassRef name",
+            base: POOL,
+            change: |o| o["spec"]["template"]["spec"]["nodeClassRef"]["name"] = json!(""),
+        },
+        Bad {
+            what: "static pool with a cpu limit",
+            base: POOL,
+            change: |o| o["spec"]["replicas"] = json!(2),
+        },
+        Bad {
+            what: "alias family beside another amiFamily",
+            base: CLASS,
+            change: |o| o["spec"]["amiFamily"] = json!("AL2023"),
+        },
+        Bad {
+            what: "no alias and no amiFamily",
+            base: CLASS,
+            change: |o| o["spec"]["amiSelectorTerms"] = json!([{"id": "ami-0123"}]),
+        },
+        Bad {
+            what: "unknown alias family",
+            base: CLASS,
+            change: |o| o["spec"]["amiSelectorTerms"] = json!([{"alias": "ubuntu@latest"}]),
+        },
+        Bad {
+            what: "alias beside another term",
+            base: CLASS,
+            change: |o| o["spec"]["amiSelectorTerms"] = json!([{"alias": "al2@latest"}, {"id": "ami-0123"}]),
+        },
+        Bad {
+            what: "subnet id with tags",
+            base: CLASS,
+            change: |o| o["spec"]["subnetSelectorTerms"] = json!([{"id": "subnet-1", "tags": {"a": "b"}}]),
+        },
+        Bad {
+            what: "empty security group terms",
+            base: CLASS,
+            change: |o| o["spec"]["securityGroupSelectorTerms"] = json!([]),
+        },
+        Bad {
+            what: "role and instanceProfile",
+            base: CLASS,
+            change: |o| o["spec"]["instanceProfile"] = json!("profile"),
+        },
+        Bad {
+            what: "neither role nor instanceProfile",
+            base: CLASS,
+            change: |o| {
+                o["spec"].as_object_mut().unwrap().remove("role");
+            },
+        },
+        Bad {
+            what: "restricted tag key",
+            base: CLASS,
+            change: |o| o["spec"]["tags"] = json!({"kubernetes.io/cluster/other": "owned"}),
+        },
+        Bad { what: "empty tag key", base: CLASS, change: |o| o["spec"]["tags"] = json!({"": "x"}) },
+        Bad {
+            what: "hop limit above 64",
+            base: CLASS,
+            change: |o| o["spec"]["metadataOptions"]["httpPutResponseHopLimit"] = json!(65),
+        },
+        Bad {
+            what: "two root volumes",
+            base: CLASS,
+            change: |o| o["spec"]["blockDeviceMappings"] = json!([{"rootVolume": true, "ebs": {"volumeSize": "20Gi"}}, {"rootVolume": true, "ebs": {"volumeSize": "20Gi"}}]),
+        },
+        Bad {
+            what: "volume too large",
+            base: CLASS,
+            change: |o| o["spec"]["blockDeviceMappings"] = json!([{"ebs": {"volumeSize": "70000Gi"}}]),
+        },
+        Bad {
+            what: "no primary network interface",
+            base: CLASS,
+            change: |o| {
+                o["spec"]["networkInterfaces"] =
+                    json!([{"networkCardIndex": 1, "deviceIndex": 0, "interfaceType": "efa-only"}])
+            },
+        },
+    ]
+}
+
+#[tokio::test]
+async fn each_bad_object_is_rejected_with_a_message_naming_the_field() {
+    let client = client().await;
+    let manifests = documents();
+    let mut report = Vec::new();
+    for bad in bad_objects() {
+        let base = manifests.iter().find(|d| d.file == bad.base.0 && d.kind() == bad.base.1).unwrap();
+        let mut object = without_status(base);
+        (bad.change)(&mut object);
+        match dry_run_create(&client, &object).await {
+            Ok(_) => panic!("{}: accepted", bad.what),
+            Err(message) => {
+                let detail = message.split_once(": ").map_or(message.as_str(), |(_, rest)| rest);
+                assert!(
+                    detail.trim_start_matches('[').starts_with("spec"),
+                    "{}: no field named in {message:?}",
+                    bad.what
+                );
+                report.push(format!("{}: {detail}", bad.what));
+            }
+        }
+    }
+    let expected: Expect = expect![[r#"
+        unknown requirement operator: [spec.template.spec.requirements[4].operator: Unsupported value: "Like": supported values: "In", "NotIn", "Exists", "DoesNotExist", "Gt", "Lt", "Gte", "Lte", <nil>: Invalid value: null: some validation rules were not checked because the object was invalid; correct the existing errors to complete validation]
+        In without values: spec.template.spec.requirements: Invalid value: "array": no such key: values evaluating rule: requirements with operator 'In' must have a value defined
+        Gt with two values: spec.template.spec.requirements: Invalid value: requirements operator 'Gt', 'Lt', 'Gte', or 'Lte' must have a single positive integer value
+        Lt with a negative value: spec.template.spec.requirements: Invalid value: requirements operator 'Gt', 'Lt', 'Gte', or 'Lte' must have a single positive integer value
+        minValues above the value count: spec.template.spec.requirements: Invalid value: requirements with 'minValues' must have at least that many values specified in the 'values' field
+        minValues above 50: spec.template.spec.requirements[4].minValues: Invalid value: 51: spec.template.spec.requirements[4].minValues in body should be less than or equal to 50
+        requirement on a karpenter.sh label: spec.template.spec.requirements[4].key: Invalid value: "karpenter.sh/foo": label domain "karpenter.sh" is restricted
+        requirement on the hostname: spec.template.spec.requirements[4].key: Invalid value: "kubernetes.io/hostname": label "kubernetes.io/hostname" is restricted
+        template label in the karpenter.sh domain: spec.template.metadata.labels: Invalid value: label "karpenter.sh/nodepool" is restricted
+        budget above 100%: spec.disruption.budgets[0].nodes: Invalid value: "101%": spec.disruption.budgets[0].nodes in body should match '^((100|[0-9]{1,2})%|[0-9]+)$'
+        budget schedule without duration: spec.disruption.budgets: Invalid value: 'schedule' must be set with 'duration'
+        budget duration in seconds: spec.disruption.budgets[0].duration: Invalid value: "30s": spec.disruption.budgets[0].duration in body should match '^((([0-9]+(h|m))|([0-9]+h[0-9]+m))(0s)?)$'
+        unknown consolidation policy: [spec.disruption.consolidationPolicy: Unsupported value: "Always": supported values: "WhenEmpty", "WhenEmptyOrUnderutilized", "Balanced", <nil>: Invalid value: null: some validation rules were not checked because the object was invalid; correct the existing errors to complete validation]
+        expireAfter in days: spec.template.spec.expireAfter: Invalid value: "30d": spec.template.spec.expireAfter in body should match '^(([0-9]+(s|m|h))+|Never)$'
+        weight above 100: spec.weight: Invalid value: 101: spec.weight in body should be less than or equal to 100
+        empty nodeClassRef name: spec.template.spec.nodeClassRef.name: Invalid value: "": name may not be empty
+        static pool with a cpu limit: spec: Invalid value: only 'limits.nodes' is supported on static NodePools
+        alias family beside another amiFamily: spec: Invalid value: if set, amiFamily must be 'AL2' or 'Custom' when using an AL2 alias
+        no alias and no amiFamily: spec: Invalid value: must specify amiFamily if amiSelectorTerms does not contain an alias
+        unknown alias family: spec.amiSelectorTerms[0].alias: Invalid value: "ubuntu@latest": family is not supported, must be one of the following: 'al2', 'al2023', 'bottlerocket', 'windows2019', 'windows2022', 'windows2025'
+        alias beside another term: spec.amiSelectorTerms: Invalid value: 'alias' is mutually exclusive, cannot be set with a combination of other amiSelectorTerms
+        subnet id with tags: spec.subnetSelectorTerms: Invalid value: 'id' is mutually exclusive, cannot be set with a combination of other fields in a subnet selector term
+        empty security group terms: [spec.securityGroupSelectorTerms: Invalid value: securityGroupSelectorTerms cannot be empty, spec.securityGroupSelectorTerms: Invalid value: 'id' is mutually exclusive, cannot be set with a combination of other fields in a security group selector term, spec.securityGroupSelectorTerms: Invalid value: 'name' is mutually exclusive, cannot be set with a combination of other fields in a security group selector term]
+        role and instanceProfile: spec: Invalid value: must specify exactly one of ['role', 'instanceProfile']
+        neither role nor instanceProfile: spec: Invalid value: must specify exactly one of ['role', 'instanceProfile']
+        restricted tag key: spec.tags: Invalid value: tag contains a restricted tag matching kubernetes.io/cluster/
+        empty tag key: spec.tags: Invalid value: empty tag keys aren't supported
+        hop limit above 64: spec.metadataOptions.httpPutResponseHopLimit: Invalid value: 65: spec.metadataOptions.httpPutResponseHopLimit in body should be less than or equal to 64
+        two root volumes: spec.blockDeviceMappings: Invalid value: must have only one blockDeviceMappings with rootVolume
+        volume too large: spec.blockDeviceMappings[0].ebs.volumeSize: Invalid value: "70000Gi": spec.blockDeviceMappings[0].ebs.volumeSize in body should match '^((?:[1-9][0-9]{0,3}|[1-4][0-9]{4}|[5][0-8][0-9]{3}|59000)Gi|(?:[1-9][0-9]{0,3}|[1-5][0-9]{4}|[6][0-3][0-9]{3}|64000)G|([1-9]||[1-5][0-7]|58)Ti|([1-9]||[1-5][0-9]|6[0-3]|64)T)$'
+        no primary network interface: spec.networkInterfaces: Invalid value: networkInterfaces must include a primary interface with interfaceType='interface'"#]];
+    expected.assert_eq(&report.join("\n"));
+}
+
+/// Creates `object` for real (after removing any leftover of an earlier run) and returns its API.
+async fn create(client: &kube::Client, object: &Value) -> Api<DynamicObject> {
+    let api = api_for(client, object);
+    let name = object["metadata"]["name"].as_str().unwrap();
+    let _ = api.delete(name, &DeleteParams::default()).await;
+    for _ in 0..100 {
+        if api.get_opt(name).await.unwrap().is_none() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let dynamic: DynamicObject = serde_json::from_value(object.clone()).unwrap();
+    api.create(&PostParams::default(), &dynamic).await.unwrap_or_else(|e| panic!("creating {name}: {e}"));
+    api
+}
+
+/// The refusal of a merge patch to an existing object.
+async fn patch_refusal(api: &Api<DynamicObject>, name: &str, patch: Value) -> String {
+    match api.patch(name, &PatchParams::default(), &Patch::Merge(&patch)).await {
+        Ok(_) => "ACCEPTED".into(),
+        Err(kube::Error::Api(status)) => {
+            status.message.split_once(": ").map_or(status.message.clone(), |(_, rest)| rest.to_owned())
+        }
+        Err(other) => panic!("API server unreachable: {other}"),
+    }
+}
+
+#[tokio::test]
+async fn immutable_fields_and_modes_cannot_change() {
+    let client = client().await;
+    let manifests = documents();
+    let find = |file: &str, kind: &str| {
+        without_status(manifests.iter().find(|d| d.file == file && d.kind() == kind).unwrap())
+    };
+
+    let mut pool = find("seed.yaml", "NodePool");
+    pool["metadata"]["name"] = json!("immutable-test");
+    let pools = create(&client, &pool).await;
+    let mut claim = find("nodeclaim.yaml", "NodeClaim");
+    claim["metadata"]["name"] = json!("immutable-test");
+    let claims = create(&client, &claim).await;
+
+    let report = [
+        (
+            "nodeClassRef.group",
+            patch_refusal(
+                &pools,
+                "immutable-test",
+                json!({"spec": {"template": {"spec": {"nodeClassRef": {"group": "example.com"}}}}}),
+            )
+            .await,
+        ),
+        (
+            "nodeClassRef.kind",
+            patch_refusal(
+                &pools,
+                "immutable-test",
+                json!({"spec": {"template": {"spec": {"nodeClassRef": {"kind": "Other"}}}}}),
+            )
+            .await,
+        ),
+        (
+            "nodeClassRef.name",
+            patch_refusal(
+                &pools,
+                "immutable-test",
+                json!({"spec": {"template": {"spec": {"nodeClassRef": {"name": "other"}}}}}),
+            )
+            .await,
+        ),
+        (
+            "dynamic to static",
+            patch_refusal(&pools, "immutable-test", json!({"spec": {"replicas": 1, "limits": null}})).await,
+        ),
+        (
+            "NodeClaim spec",
+            patch_refusal(&claims, "immutable-test", json!({"spec": {"expireAfter": "1h"}})).await,
+        ),
+    ]
+    .map(|(what, outcome)| format!("{what}: {outcome}"));
+    pools.delete("immutable-test", &DeleteParams::default()).await.unwrap();
+    claims.delete("immutable-test", &DeleteParams::default()).await.unwrap();
+    expect![[r#"
+        nodeClassRef.group: spec.template.spec.nodeClassRef: Invalid value: nodeClassRef.group is immutable
+        nodeClassRef.kind: spec.template.spec.nodeClassRef: Invalid value: nodeClassRef.kind is immutable
+        nodeClassRef.name: ACCEPTED
+        dynamic to static: spec: Invalid value: Cannot transition NodePool between static (replicas set) and dynamic (replicas unset) provisioning modes
+        NodeClaim spec: spec: Invalid value: spec is immutable"#]].assert_eq(&report.join("\n"));
+}
+
+#[tokio::test]
+async fn status_round_trips_through_the_status_subresource() {
+    let client = client().await;
+    for document in documents().into_iter().filter(|d| d.value.get("status").is_some()) {
+        let mut object = without_status(&document);
+        let name = format!("status-{}", document.name());
+        object["metadata"]["name"] = json!(name);
+        let api = create(&client, &object).await;
+        let patch = json!({"status": document.value["status"]});
+        let stored = api
+            .patch_status(&name, &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+            .unwrap_or_else(|e| panic!("{}: status refused: {e}", document.file));
+        let stored = serde_json::to_value(stored).unwrap();
+        let mut added = Vec::new();
+        added_fields("status", &stored["status"], &document.value["status"], &mut added);
+        api.delete(&name, &DeleteParams::default()).await.unwrap();
+        // Only the schema's own status defaults may appear.
+        assert!(added.iter().all(|line| line.contains("status.nodes = 0")), "{}: {added:?}", document.file);
+    }
+}
