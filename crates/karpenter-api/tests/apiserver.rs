@@ -120,11 +120,13 @@ async fn every_manifest_is_accepted_and_defaulted_as_upstream() {
         decoded.unwrap_or_else(|e| panic!("{}: the stored object does not decode: {e}", document.file));
     }
     expect![[r#"
+        ec2nodeclass-al2-kubelet.yaml EC2NodeClass/al2-kubelet: spec.metadataOptions = {"httpEndpoint":"enabled","httpProtocolIPv6":"disabled","httpPutResponseHopLimit":1,"httpTokens":"required"}
         ec2nodeclass-bottlerocket.yaml EC2NodeClass/bottlerocket: spec.metadataOptions = {"httpEndpoint":"enabled","httpProtocolIPv6":"disabled","httpPutResponseHopLimit":1,"httpTokens":"required"}
         ec2nodeclass-custom.yaml EC2NodeClass/custom: spec.metadataOptions = {"httpEndpoint":"enabled","httpProtocolIPv6":"disabled","httpPutResponseHopLimit":1,"httpTokens":"required"}
         ec2nodeclass-every-field.yaml EC2NodeClass/every-field: -
         ec2nodeclass-status.yaml EC2NodeClass/resolved: spec.metadataOptions = {"httpEndpoint":"enabled","httpProtocolIPv6":"disabled","httpPutResponseHopLimit":1,"httpTokens":"required"}
         ec2nodeclass-windows.yaml EC2NodeClass/windows: spec.metadataOptions = {"httpEndpoint":"enabled","httpProtocolIPv6":"disabled","httpPutResponseHopLimit":1,"httpTokens":"required"}
+        nodeclaim-minimal.yaml NodeClaim/by-hand: spec.expireAfter = "720h"
         nodeclaim.yaml NodeClaim/default-x7k2p: -
         nodepool-every-field.yaml NodePool/every-field: -
         nodepool-minimal.yaml NodePool/minimal: spec.disruption = {"budgets":[{"nodes":"10%"}],"consolidateAfter":"0s","consolidationPolicy":"WhenEmptyOrUnderutilized"}, spec.template.spec.expireAfter = "720h"

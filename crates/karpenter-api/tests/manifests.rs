@@ -81,3 +81,57 @@ fn drift_hashes_equal_upstream_for_every_manifest() {
     }
     assert_eq!(compared, vectors.len(), "every vector has a manifest");
 }
+
+/// Every property path of a CRD schema (`spec.template.spec.taints[].key`), leaving out free-form maps' keys.
+fn schema_paths(path: &str, schema: &Value, out: &mut Vec<String>) {
+    if let Some(properties) = schema.get("properties").and_then(Value::as_object) {
+        for (name, property) in properties {
+            let here = if path.is_empty() { name.clone() } else { format!("{path}.{name}") };
+            if ["apiVersion", "kind", "metadata"].contains(&here.as_str()) {
+                continue;
+            }
+            out.push(here.clone());
+            schema_paths(&here, property, out);
+        }
+    }
+    if let Some(items) = schema.get("items") {
+        schema_paths(&format!("{path}[]"), items, out);
+    }
+}
+
+/// Every property path present in an object, in the same notation.
+fn value_paths(path: &str, value: &Value, out: &mut std::collections::BTreeSet<String>) {
+    match value {
+        Value::Object(map) => {
+            for (name, child) in map {
+                let here = if path.is_empty() { name.clone() } else { format!("{path}.{name}") };
+                out.insert(here.clone());
+                value_paths(&here, child, out);
+            }
+        }
+        Value::Array(items) => items.iter().for_each(|item| value_paths(&format!("{path}[]"), item, out)),
+        _ => {}
+    }
+}
+
+#[test]
+fn the_manifests_together_set_every_field_of_every_kind() {
+    let mut present = std::collections::BTreeSet::new();
+    let documents = documents();
+    let mut missing = Vec::new();
+    for crd in karpenter_api::crds::all().unwrap() {
+        let kind = &crd.spec.names.kind;
+        present.clear();
+        for document in documents.iter().filter(|d| d.kind() == kind) {
+            value_paths("", &document.value, &mut present);
+        }
+        let schema = serde_json::to_value(&crd.spec.versions[0].schema).unwrap();
+        let mut paths = Vec::new();
+        schema_paths("", &schema["openAPIV3Schema"], &mut paths);
+        // Free-form maps (limits, tags, kubelet, ...) have no properties, so their own keys are not required.
+        missing.extend(
+            paths.into_iter().filter(|path| !present.contains(path)).map(|path| format!("{kind} {path}")),
+        );
+    }
+    assert!(missing.is_empty(), "fields no manifest sets: {missing:#?}");
+}
