@@ -479,3 +479,72 @@ async fn status_round_trips_through_the_status_subresource() {
         assert!(added.iter().all(|line| line.contains("status.nodes = 0")), "{}: {added:?}", document.file);
     }
 }
+
+/// The API server's table view of a list, as `kubectl get` prints it: the column names, then each row's cells.
+async fn table(client: &kube::Client, path: &str) -> String {
+    let request = http::Request::get(path)
+        .header("Accept", "application/json;as=Table;v=v1;g=meta.k8s.io")
+        .body(Vec::new())
+        .unwrap();
+    let table: Value = serde_json::from_str(&client.request_text(request).await.unwrap()).unwrap();
+    let columns: Vec<&str> =
+        table["columnDefinitions"].as_array().unwrap().iter().map(|c| c["name"].as_str().unwrap()).collect();
+    let mut lines = vec![columns.join(" | ")];
+    for row in table["rows"].as_array().unwrap() {
+        let cells: Vec<String> = row["cells"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .zip(&columns)
+            // Age changes from run to run.
+            .map(|(cell, column)| if *column == "Age" { "<age>".into() } else { cell.to_string() })
+            .collect();
+        lines.push(cells.join(" | "));
+    }
+    lines.join("\n")
+}
+
+#[tokio::test]
+async fn the_seed_objects_list_as_kubectl_get_shows_them() {
+    let client = client().await;
+    let manifests = documents();
+    let seed = |kind: &str| {
+        without_status(manifests.iter().find(|d| d.file == "seed.yaml" && d.kind() == kind).unwrap())
+    };
+    let mut pool = seed("NodePool");
+    pool["metadata"]["name"] = json!("seed-listing");
+    let mut class = seed("EC2NodeClass");
+    class["metadata"]["name"] = json!("seed-listing");
+    let pools = create(&client, &pool).await;
+    let classes = create(&client, &class).await;
+    let listing = format!(
+        "{}\n{}",
+        table(&client, "/apis/karpenter.sh/v1/nodepools?fieldSelector=metadata.name%3Dseed-listing").await,
+        table(
+            &client,
+            "/apis/karpenter.k8s.aws/v1/ec2nodeclasses?fieldSelector=metadata.name%3Dseed-listing"
+        )
+        .await,
+    );
+    // `kubectl get ec2nc` works through the short names the discovery document lists.
+    let discovery: Value = client
+        .request(http::Request::get("/apis/karpenter.k8s.aws/v1").body(Vec::new()).unwrap())
+        .await
+        .unwrap();
+    let short_names = discovery["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["name"] == "ec2nodeclasses")
+        .map(|r| r["shortNames"].clone())
+        .unwrap();
+    pools.delete("seed-listing", &DeleteParams::default()).await.unwrap();
+    classes.delete("seed-listing", &DeleteParams::default()).await.unwrap();
+    expect![[r#"
+        Name | NodeClass | Nodes | Ready | Age | Weight | CPU | Memory
+        "seed-listing" | "default" | null | null | <age> | null | null | null
+        Name | Ready | Age | Role
+        "seed-listing" | null | <age> | "KarpenterNodeRole-my-cluster"
+        short names: ["ec2nc","ec2ncs"]"#]]
+    .assert_eq(&format!("{listing}\nshort names: {short_names}"));
+}
