@@ -8,115 +8,25 @@ pub const GROUP: &str = "karpenter.sh";
 /// The API group of EC2NodeClass, and the domain of the AWS provider's labels.
 pub const AWS_GROUP: &str = "karpenter.k8s.aws";
 
-/// Labels Karpenter puts on nodes and that pods may select.
+/// Labels Karpenter puts on nodes and that pods may select. The scheduling labels are the solver's and the AWS
+/// instance labels the catalog's, re-exported here so that there is one spelling of each.
 pub mod label {
-    /// The NodePool a node was launched for.
-    pub const NODE_POOL: &str = "karpenter.sh/nodepool";
-    /// `on-demand`, `spot` or `reserved`.
-    pub const CAPACITY_TYPE: &str = "karpenter.sh/capacity-type";
-    /// Set once the node has registered with the API server.
-    pub const REGISTERED: &str = "karpenter.sh/registered";
-    /// Set once the node is ready with its startup taints removed and resources registered.
-    pub const INITIALIZED: &str = "karpenter.sh/initialized";
+    pub use karpenter_solver::labels::{
+        ARCH, CAPACITY_TYPE, CAPACITY_TYPE_ON_DEMAND, CAPACITY_TYPE_RESERVED, CAPACITY_TYPE_SPOT, HOSTNAME,
+        INITIALIZED, INSTANCE_TYPE, NODE_POOL, OS, REGION, REGISTERED, WELL_KNOWN, WINDOWS_BUILD, ZONE,
+    };
+
+    /// The AWS provider's labels (`karpenter.k8s.aws/instance-family`, `topology.k8s.aws/zone-id`, ...) and
+    /// extended resource names.
+    pub use karpenter_catalog::labels as aws;
+
     /// Asks Karpenter not to copy NodeClaim taints onto the node.
     pub const DO_NOT_SYNC_TAINTS: &str = "karpenter.sh/do-not-sync-taints";
     /// Put on a node while it drains so that load balancers stop sending it traffic.
     pub const EXCLUDE_FROM_EXTERNAL_LOAD_BALANCERS: &str =
         "node.kubernetes.io/exclude-from-external-load-balancers";
-
-    /// Kubernetes' zone label.
-    pub const ZONE: &str = "topology.kubernetes.io/zone";
-    /// Kubernetes' region label.
-    pub const REGION: &str = "topology.kubernetes.io/region";
-    /// Kubernetes' instance-type label.
-    pub const INSTANCE_TYPE: &str = "node.kubernetes.io/instance-type";
-    /// Kubernetes' architecture label (`amd64`, `arm64`).
-    pub const ARCH: &str = "kubernetes.io/arch";
-    /// Kubernetes' operating-system label.
-    pub const OS: &str = "kubernetes.io/os";
-    /// Kubernetes' Windows build label.
-    pub const WINDOWS_BUILD: &str = "node.kubernetes.io/windows-build";
-    /// Kubernetes' hostname label; a NodePool may not set or require it.
-    pub const HOSTNAME: &str = "kubernetes.io/hostname";
-
-    /// Labels that every instance type is described by, and that a NodePool may require without defining.
-    pub const WELL_KNOWN: [&str; 8] =
-        [NODE_POOL, ZONE, REGION, INSTANCE_TYPE, ARCH, OS, CAPACITY_TYPE, WINDOWS_BUILD];
-
-    /// Capacity type values.
-    pub const CAPACITY_TYPE_ON_DEMAND: &str = "on-demand";
-    /// Capacity type values.
-    pub const CAPACITY_TYPE_SPOT: &str = "spot";
-    /// Capacity type values.
-    pub const CAPACITY_TYPE_RESERVED: &str = "reserved";
-
-    /// The AWS provider's instance labels (`karpenter.k8s.aws/...`), which NodePool requirements commonly use.
-    pub mod aws {
-        /// The EC2NodeClass a node was launched from.
-        pub const EC2_NODE_CLASS: &str = "karpenter.k8s.aws/ec2nodeclass";
-        /// The zone id (`use1-az1`) of the node's zone.
-        pub const ZONE_ID: &str = "topology.k8s.aws/zone-id";
-        /// Instance category, such as `c`, `m`, `r`, `t`.
-        pub const INSTANCE_CATEGORY: &str = "karpenter.k8s.aws/instance-category";
-        /// Instance family, such as `m7g`.
-        pub const INSTANCE_FAMILY: &str = "karpenter.k8s.aws/instance-family";
-        /// Instance generation, an integer.
-        pub const INSTANCE_GENERATION: &str = "karpenter.k8s.aws/instance-generation";
-        /// Instance size, such as `large`.
-        pub const INSTANCE_SIZE: &str = "karpenter.k8s.aws/instance-size";
-        /// Whether the type has the `flex` capability.
-        pub const INSTANCE_CAPABILITY_FLEX: &str = "karpenter.k8s.aws/instance-capability-flex";
-        /// Hypervisor, `nitro` or `xen`.
-        pub const INSTANCE_HYPERVISOR: &str = "karpenter.k8s.aws/instance-hypervisor";
-        /// Whether traffic between such instances is encrypted in transit.
-        pub const INSTANCE_ENCRYPTION_IN_TRANSIT_SUPPORTED: &str =
-            "karpenter.k8s.aws/instance-encryption-in-transit-supported";
-        /// Whether Nitro Enclaves are supported.
-        pub const INSTANCE_NITRO_ENCLAVES_SUPPORTED: &str = "karpenter.k8s.aws/nitro-sandbox";
-        /// Local NVMe storage in GiB.
-        pub const INSTANCE_LOCAL_NVME: &str = "karpenter.k8s.aws/instance-local-nvme";
-        /// vCPU count.
-        pub const INSTANCE_CPU: &str = "karpenter.k8s.aws/instance-cpu";
-        /// CPU manufacturer: `intel`, `amd`, `aws`, `apple`.
-        pub const INSTANCE_CPU_MANUFACTURER: &str = "karpenter.k8s.aws/instance-cpu-manufacturer";
-        /// Sustained clock speed in MHz.
-        pub const INSTANCE_CPU_SUSTAINED_CLOCK_SPEED_MHZ: &str =
-            "karpenter.k8s.aws/instance-cpu-sustained-clock-speed-mhz";
-        /// Memory in MiB.
-        pub const INSTANCE_MEMORY: &str = "karpenter.k8s.aws/instance-memory";
-        /// EBS bandwidth in Mbps.
-        pub const INSTANCE_EBS_BANDWIDTH: &str = "karpenter.k8s.aws/instance-ebs-bandwidth";
-        /// Network bandwidth in Mbps.
-        pub const INSTANCE_NETWORK_BANDWIDTH: &str = "karpenter.k8s.aws/instance-network-bandwidth";
-        /// GPU name, lower case.
-        pub const INSTANCE_GPU_NAME: &str = "karpenter.k8s.aws/instance-gpu-name";
-        /// GPU manufacturer, lower case.
-        pub const INSTANCE_GPU_MANUFACTURER: &str = "karpenter.k8s.aws/instance-gpu-manufacturer";
-        /// GPU count.
-        pub const INSTANCE_GPU_COUNT: &str = "karpenter.k8s.aws/instance-gpu-count";
-        /// GPU memory in MiB.
-        pub const INSTANCE_GPU_MEMORY: &str = "karpenter.k8s.aws/instance-gpu-memory";
-        /// Accelerator name, lower case.
-        pub const INSTANCE_ACCELERATOR_NAME: &str = "karpenter.k8s.aws/instance-accelerator-name";
-        /// Accelerator manufacturer, lower case.
-        pub const INSTANCE_ACCELERATOR_MANUFACTURER: &str =
-            "karpenter.k8s.aws/instance-accelerator-manufacturer";
-        /// Accelerator count.
-        pub const INSTANCE_ACCELERATOR_COUNT: &str = "karpenter.k8s.aws/instance-accelerator-count";
-        /// Tenancy, `default` or `dedicated`.
-        pub const INSTANCE_TENANCY: &str = "karpenter.k8s.aws/instance-tenancy";
-        /// Capacity reservation id of a reserved offering.
-        pub const CAPACITY_RESERVATION_ID: &str = "karpenter.k8s.aws/capacity-reservation-id";
-        /// Capacity reservation type, `default` or `capacity-block`.
-        pub const CAPACITY_RESERVATION_TYPE: &str = "karpenter.k8s.aws/capacity-reservation-type";
-        /// Whether the capacity reservation is interruptible.
-        pub const CAPACITY_RESERVATION_INTERRUPTIBLE: &str =
-            "karpenter.k8s.aws/capacity-reservation-interruptible";
-        /// Placement group id.
-        pub const PLACEMENT_GROUP_ID: &str = "karpenter.k8s.aws/placement-group-id";
-        /// Placement group partition number.
-        pub const PLACEMENT_GROUP_PARTITION: &str = "karpenter.k8s.aws/placement-group-partition";
-    }
+    /// The EC2NodeClass a node was launched from.
+    pub const EC2_NODE_CLASS: &str = "karpenter.k8s.aws/ec2nodeclass";
 }
 
 /// Annotations Karpenter reads or writes.
