@@ -192,7 +192,7 @@ pub struct EC2NodeClassSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub context: Option<String>,
     /// CPU options of the launch template.
-    #[serde(rename = "cpuOptions", default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cpu_options: Option<CpuOptions>,
 }
 
@@ -465,7 +465,7 @@ pub struct BlockDevice {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub encrypted: Option<bool>,
     /// Provisioned IOPS (io1, io2, gp3).
-    #[serde(rename = "iops", default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub iops: Option<i64>,
     /// The KMS key that encrypts the volume.
     #[serde(rename = "kmsKeyID", default, skip_serializing_if = "Option::is_none")]
