@@ -5,6 +5,29 @@
 //! The types follow upstream's Go API field for field (`pkg/apis/v1` in kubernetes-sigs/karpenter and in
 //! aws/karpenter-provider-aws). Optional fields are `Option`s, lists and maps included, so that an absent list and
 //! an empty one stay distinct: the drift hash tells them apart, as upstream's does.
+//!
+//! Install the definitions from [`crds::all`] (or `karpenter crds`), not from kube's `NodePool::crd()`: the
+//! latter is schemars' raw output, which [`crds::all`] brings to upstream's exact shape.
+//!
+//! ```
+//! let pool: karpenter_api::NodePool = serde_norway::from_str(
+//!     r#"
+//! apiVersion: karpenter.sh/v1
+//! kind: NodePool
+//! metadata: {name: default}
+//! spec:
+//!   template:
+//!     spec:
+//!       requirements: [{key: kubernetes.io/arch, operator: In, values: [arm64]}]
+//!       nodeClassRef: {group: karpenter.k8s.aws, kind: EC2NodeClass, name: default}
+//!       expireAfter: 720h
+//! "#,
+//! )
+//! .unwrap();
+//! // The value upstream Karpenter writes into `karpenter.sh/nodepool-hash` for this template
+//! // (computed by upstream's own code, tools/hash-oracle).
+//! assert_eq!(pool.hash().unwrap(), "6821555240594823858");
+//! ```
 
 pub mod crds;
 mod ec2nodeclass;
