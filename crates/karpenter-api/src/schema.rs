@@ -2,8 +2,10 @@
 //! schema upstream's controller-gen writes.
 //!
 //! Fragments are JSON because the same Go type is published with different validation in different places
-//! (a requirement key is restricted in a NodePool but not in a NodeClaim; NodePool conditions require a reason,
-//! NodeClaim conditions do not), which field attributes on one Rust type cannot say.
+//! (a requirement on `karpenter.sh/nodepool` is refused in a NodePool but is how a NodeClaim names its pool;
+//! NodePool conditions require a reason, NodeClaim conditions do not), which field attributes on one Rust type
+//! cannot say, and because the core types (taints) carry k8s-openapi's schema, not the stricter one upstream
+//! publishes.
 
 use schemars::{Schema, SchemaGenerator, json_schema};
 use serde_json::{Map, Value, json};
