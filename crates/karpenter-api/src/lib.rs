@@ -37,6 +37,7 @@ mod nodeclaim;
 mod nodepool;
 mod schema;
 mod status;
+mod validation;
 
 pub use ec2nodeclass::{
     Ami, AmiFamily, AmiRequirement, AmiSelectorTerm, BlockDevice, BlockDeviceMapping, CapacityReservation,
@@ -55,3 +56,4 @@ pub use nodepool::{
     NodePool, NodePoolSpec, NodePoolStatus, TemplateMetadata,
 };
 pub use status::Condition;
+pub use validation::FieldError;

@@ -135,3 +135,12 @@ fn the_manifests_together_set_every_field_of_every_kind() {
     }
     assert!(missing.is_empty(), "fields no manifest sets: {missing:#?}");
 }
+
+#[test]
+fn every_example_node_pool_passes_runtime_validation() {
+    for document in documents().iter().filter(|d| d.kind() == "NodePool") {
+        let pool: NodePool = serde_json::from_value(document.value.clone()).unwrap();
+        let problems: Vec<String> = pool.validate().iter().map(ToString::to_string).collect();
+        assert!(problems.is_empty(), "{}: {problems:#?}", document.file);
+    }
+}
