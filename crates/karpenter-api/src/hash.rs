@@ -299,15 +299,6 @@ fn canonical_volume_size(text: &str) -> Result<String, Error> {
     Ok(format!("{number}{}", ladder[rung]))
 }
 
-fn enabled_disabled(value: Option<EnabledDisabled>) -> Option<GoValue> {
-    value.map(|value| {
-        GoValue::String(match value {
-            EnabledDisabled::Enabled => "enabled".into(),
-            EnabledDisabled::Disabled => "disabled".into(),
-        })
-    })
-}
-
 /// A value's JSON name, for the enums whose Go type is a string.
 fn json_name<T: serde::Serialize>(value: &T) -> GoValue {
     GoValue::String(
@@ -353,8 +344,8 @@ fn network_interface(interface: &NetworkInterface) -> GoValue {
 
 fn metadata_options(options: &MetadataOptions) -> GoValue {
     GoStruct::new("MetadataOptions")
-        .field("HTTPEndpoint", enabled_disabled(options.http_endpoint))
-        .field("HTTPProtocolIPv6", enabled_disabled(options.http_protocol_ipv6))
+        .field("HTTPEndpoint", options.http_endpoint.as_ref().map(json_name::<EnabledDisabled>))
+        .field("HTTPProtocolIPv6", options.http_protocol_ipv6.as_ref().map(json_name::<EnabledDisabled>))
         .field("HTTPPutResponseHopLimit", options.http_put_response_hop_limit.map(GoValue::Int64))
         .field("HTTPTokens", options.http_tokens.as_ref().map(json_name::<HttpTokens>))
         .build()
@@ -377,7 +368,10 @@ fn placement_group(selector: &PlacementGroupSelector) -> GoValue {
 
 fn cpu_options(options: &CpuOptions) -> GoValue {
     GoStruct::new("CPUOptions")
-        .field("NestedVirtualization", enabled_disabled(options.nested_virtualization))
+        .field(
+            "NestedVirtualization",
+            options.nested_virtualization.as_ref().map(json_name::<EnabledDisabled>),
+        )
         .build()
 }
 
