@@ -548,3 +548,21 @@ async fn the_seed_objects_list_as_kubectl_get_shows_them() {
         short names: ["ec2nc","ec2ncs"]"#]]
     .assert_eq(&format!("{listing}\nshort names: {short_names}"));
 }
+
+#[tokio::test]
+async fn a_static_node_pool_scales_through_the_scale_subresource() {
+    let client = client().await;
+    let manifests = documents();
+    let mut pool = without_status(manifests.iter().find(|d| d.file == "nodepool-static.yaml").unwrap());
+    pool["metadata"]["name"] = json!("scale-test");
+    let pools = create(&client, &pool).await;
+    // What `kubectl scale nodepool scale-test --replicas=4` does.
+    let scaled = pools
+        .patch_scale("scale-test", &PatchParams::default(), &Patch::Merge(&json!({"spec": {"replicas": 4}})))
+        .await
+        .unwrap();
+    let stored = pools.get("scale-test").await.unwrap();
+    pools.delete("scale-test", &DeleteParams::default()).await.unwrap();
+    assert_eq!(scaled.spec.and_then(|spec| spec.replicas), Some(4));
+    assert_eq!(stored.data["spec"]["replicas"], json!(4));
+}
