@@ -27,6 +27,12 @@ pub mod label {
         "node.kubernetes.io/exclude-from-external-load-balancers";
     /// The EC2NodeClass a node was launched from.
     pub const EC2_NODE_CLASS: &str = "karpenter.k8s.aws/ec2nodeclass";
+
+    /// The label naming a node's node class: `<group>/<kind in lower case>`, such as
+    /// `karpenter.k8s.aws/ec2nodeclass` for an EC2NodeClass.
+    pub fn node_class(group: &str, kind: &str) -> String {
+        format!("{group}/{}", kind.to_lowercase())
+    }
 }
 
 /// Annotations Karpenter reads or writes.
@@ -53,12 +59,24 @@ pub mod annotation {
     pub const INSTANCE_TAGGED: &str = "karpenter.k8s.aws/tagged";
 }
 
-/// Taint keys Karpenter puts on nodes.
+/// Taints Karpenter puts on nodes.
 pub mod taint {
-    /// `NoSchedule`, while a node is being disrupted or terminated.
+    use k8s_openapi::api::core::v1::Taint;
+
+    /// Key of the `NoSchedule` taint a node carries while it is being disrupted or terminated.
     pub const DISRUPTED: &str = "karpenter.sh/disrupted";
-    /// `NoExecute`, until the node has registered.
+    /// Key of the `NoExecute` taint a node carries until it has registered.
     pub const UNREGISTERED: &str = "karpenter.sh/unregistered";
+
+    /// The taint of a node being disrupted or terminated: no new pods.
+    pub fn disrupted() -> Taint {
+        Taint { key: DISRUPTED.into(), effect: "NoSchedule".into(), ..Taint::default() }
+    }
+
+    /// The taint of a node that has not registered yet.
+    pub fn unregistered() -> Taint {
+        Taint { key: UNREGISTERED.into(), effect: "NoExecute".into(), ..Taint::default() }
+    }
 }
 
 /// Finalizers Karpenter puts on its objects.
@@ -121,4 +139,14 @@ pub mod hash_version {
     pub const NODE_POOL: &str = "v3";
     /// Version of `karpenter.k8s.aws/ec2nodeclass-hash`.
     pub const EC2_NODE_CLASS: &str = "v6";
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_node_class_label_is_the_group_and_the_lower_case_kind() {
+        assert_eq!(label::node_class(AWS_GROUP, "EC2NodeClass"), label::EC2_NODE_CLASS);
+    }
 }
