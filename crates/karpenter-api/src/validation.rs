@@ -28,9 +28,6 @@ impl fmt::Display for FieldError {
     }
 }
 
-/// Label domains only Karpenter and its AWS provider may use, apart from their well-known labels.
-const RESTRICTED_DOMAINS: [&str; 2] = ["karpenter.sh", "karpenter.k8s.aws"];
-
 /// Well-known labels whose values are a fixed set.
 const KNOWN_VALUES: [(&str, &[&str]); 2] = [
     (
@@ -86,18 +83,14 @@ fn is_label_value(text: &str) -> bool {
     text.is_empty() || is_name(text)
 }
 
-/// Whether a label key is kept for Karpenter: the hostname, or a restricted domain (or a subdomain of one) other
-/// than its well-known labels.
+/// Whether a label key is kept for Karpenter: the solver's rule (the hostname, and the `karpenter.sh` domain apart
+/// from its well-known labels) with the AWS provider's addition, the `karpenter.k8s.aws` domain apart from its
+/// well-known labels.
 fn is_restricted_label(key: &str) -> bool {
     let key = karpenter_solver::labels::normalize(key);
-    if label::WELL_KNOWN.contains(&key) || label::aws::WELL_KNOWN.contains(&key) {
-        return false;
-    }
     let domain = key.split_once('/').map_or("", |(domain, _)| domain);
-    key == label::HOSTNAME
-        || RESTRICTED_DOMAINS.iter().any(|restricted| {
-            domain == *restricted || domain.strip_suffix(restricted).is_some_and(|rest| rest.ends_with('.'))
-        })
+    let aws_domain = domain == crate::labels::AWS_GROUP || domain.ends_with(".karpenter.k8s.aws");
+    karpenter_solver::labels::is_restricted(key) || (aws_domain && !label::aws::WELL_KNOWN.contains(&key))
 }
 
 fn restricted_message(key: &str) -> String {
