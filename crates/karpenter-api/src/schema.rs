@@ -26,12 +26,12 @@ pub(crate) fn rule(rule: &str, message: &str) -> Value {
     json!({ "rule": rule, "message": message })
 }
 
-/// A map of resource names to quantities (`corev1.ResourceList`).
+/// A map of resource names to quantities (`corev1.ResourceList`). The `anyOf` integer-or-string alternatives are
+/// written by [`finalize`]: kube's structural rewrite would drop them from here.
 pub(crate) fn resource_list(_: &mut SchemaGenerator) -> Schema {
     json_schema!({
         "type": "object",
         "additionalProperties": {
-            "anyOf": [{ "type": "integer" }, { "type": "string" }],
             "pattern": QUANTITY,
             "x-kubernetes-int-or-string": true,
         },
