@@ -93,6 +93,17 @@ fn without_status(document: &Document) -> Value {
     object
 }
 
+/// The object of `kind` in the manifest file `file`, without its status (which a create ignores).
+fn manifest(documents: &[Document], file: &str, kind: &str) -> Value {
+    let document = documents.iter().find(|d| d.file == file && d.kind() == kind);
+    without_status(document.unwrap_or_else(|| panic!("no {kind} in {file}")))
+}
+
+/// A refusal without the API server's leading "<Kind> \"<name>\" is invalid" clause, so that it starts at the field.
+fn refusal_detail(message: &str) -> &str {
+    message.split_once(": ").map_or(message, |(_, rest)| rest)
+}
+
 #[tokio::test]
 async fn every_manifest_is_accepted_and_defaulted_as_upstream() {
     let client = client().await;
@@ -317,13 +328,12 @@ async fn each_bad_object_is_rejected_with_a_message_naming_the_field() {
     let manifests = documents();
     let mut report = Vec::new();
     for bad in bad_objects() {
-        let base = manifests.iter().find(|d| d.file == bad.base.0 && d.kind() == bad.base.1).unwrap();
-        let mut object = without_status(base);
+        let mut object = manifest(&manifests, bad.base.0, bad.base.1);
         (bad.change)(&mut object);
         match dry_run_create(&client, &object).await {
             Ok(_) => panic!("{}: accepted", bad.what),
             Err(message) => {
-                let detail = message.split_once(": ").map_or(message.as_str(), |(_, rest)| rest);
+                let detail = refusal_detail(&message);
                 assert!(
                     detail.trim_start_matches('[').starts_with("spec"),
                     "{}: no field named in {message:?}",
@@ -388,9 +398,7 @@ async fn create(client: &kube::Client, object: &Value) -> Api<DynamicObject> {
 async fn patch_refusal(api: &Api<DynamicObject>, name: &str, patch: Value) -> String {
     match api.patch(name, &PatchParams::default(), &Patch::Merge(&patch)).await {
         Ok(_) => "ACCEPTED".into(),
-        Err(kube::Error::Api(status)) => {
-            status.message.split_once(": ").map_or(status.message.clone(), |(_, rest)| rest.to_owned())
-        }
+        Err(kube::Error::Api(status)) => refusal_detail(&status.message).to_owned(),
         Err(other) => panic!("API server unreachable: {other}"),
     }
 }
@@ -399,14 +407,11 @@ async fn patch_refusal(api: &Api<DynamicObject>, name: &str, patch: Value) -> St
 async fn immutable_fields_and_modes_cannot_change() {
     let client = client().await;
     let manifests = documents();
-    let find = |file: &str, kind: &str| {
-        without_status(manifests.iter().find(|d| d.file == file && d.kind() == kind).unwrap())
-    };
 
-    let mut pool = find("seed.yaml", "NodePool");
+    let mut pool = manifest(&manifests, "seed.yaml", "NodePool");
     pool["metadata"]["name"] = json!("immutable-test");
     let pools = create(&client, &pool).await;
-    let mut claim = find("nodeclaim.yaml", "NodeClaim");
+    let mut claim = manifest(&manifests, "nodeclaim.yaml", "NodeClaim");
     claim["metadata"]["name"] = json!("immutable-test");
     let claims = create(&client, &claim).await;
 
@@ -508,12 +513,9 @@ async fn table(client: &kube::Client, path: &str) -> String {
 async fn the_seed_objects_list_as_kubectl_get_shows_them() {
     let client = client().await;
     let manifests = documents();
-    let seed = |kind: &str| {
-        without_status(manifests.iter().find(|d| d.file == "seed.yaml" && d.kind() == kind).unwrap())
-    };
-    let mut pool = seed("NodePool");
+    let mut pool = manifest(&manifests, "seed.yaml", "NodePool");
     pool["metadata"]["name"] = json!("seed-listing");
-    let mut class = seed("EC2NodeClass");
+    let mut class = manifest(&manifests, "seed.yaml", "EC2NodeClass");
     class["metadata"]["name"] = json!("seed-listing");
     let pools = create(&client, &pool).await;
     let classes = create(&client, &class).await;
@@ -553,7 +555,7 @@ async fn the_seed_objects_list_as_kubectl_get_shows_them() {
 async fn a_static_node_pool_scales_through_the_scale_subresource() {
     let client = client().await;
     let manifests = documents();
-    let mut pool = without_status(manifests.iter().find(|d| d.file == "nodepool-static.yaml").unwrap());
+    let mut pool = manifest(&manifests, "nodepool-static.yaml", "NodePool");
     pool["metadata"]["name"] = json!("scale-test");
     let pools = create(&client, &pool).await;
     // What `kubectl scale nodepool scale-test --replicas=4` does.
