@@ -308,6 +308,41 @@ fn the_seed_node_pool_allows_exactly_graviton_c_m_t_of_generation_4_and_later() 
 }
 
 #[test]
+fn the_seed_node_pool_allows_only_on_demand_offerings_and_a_zone_requirement_narrows_them() {
+    let catalog = Catalog::embedded("us-east-1").unwrap();
+    let types = catalog.instance_types(&NodeClassSettings::default()).unwrap();
+    let config =
+        SolverConfig { well_known_labels: karpenter_catalog::well_known_labels(), ..SolverConfig::default() };
+    let mut index = InstanceTypeIndex::new(&types, &config);
+    let mut seed = seed::seed_node_pool();
+    let allowed = index.allowed_offerings(&seed).unwrap();
+    assert!(!allowed.is_empty());
+    for entry in &allowed {
+        let it = &types[entry.position];
+        assert!(it.offerings.iter().any(|o| o.capacity_type == "spot"), "{} has spot offerings", it.name);
+        assert!(!entry.offerings.is_empty(), "{} keeps an offering", it.name);
+        for &o in &entry.offerings {
+            assert_eq!(it.offerings[o].capacity_type, "on-demand", "{}", it.name);
+        }
+    }
+    seed.requirements.push(karpenter_solver::model::NodeSelectorRequirement::new(
+        "topology.kubernetes.io/zone",
+        "In",
+        &["us-east-1a"],
+    ));
+    for entry in index.allowed_offerings(&seed).unwrap() {
+        let it = &types[entry.position];
+        for &o in &entry.offerings {
+            let offering = &it.offerings[o];
+            assert_eq!(
+                (offering.zone.as_str(), offering.capacity_type.as_str()),
+                ("us-east-1a", "on-demand")
+            );
+        }
+    }
+}
+
+#[test]
 fn node_class_settings_change_pods_and_overhead() {
     let catalog = Catalog::embedded("us-east-1").unwrap();
     let shape_with = |settings: NodeClassSettings| {

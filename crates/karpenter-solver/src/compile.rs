@@ -485,7 +485,7 @@ fn check_pod_key(key: &str) -> Result<(), String> {
     Ok(())
 }
 
-fn compile_term(
+pub(crate) fn compile_term(
     interner: &mut Interner,
     expressions: &[NodeSelectorRequirement],
     field: &str,

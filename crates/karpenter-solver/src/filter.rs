@@ -81,19 +81,21 @@ pub(crate) fn has_offering(c: &Compiled, it: &InstanceTypeData, requirements: &R
     compatible_offerings(c, it, requirements).next().is_some()
 }
 
+/// Available offerings whose zone and capacity type the requirements allow (upstream `Offerings.Available()`
+/// then `Compatible`).
 pub(crate) fn compatible_offerings<'i>(
     c: &'i Compiled,
     it: &'i InstanceTypeData,
     requirements: &'i Requirements,
 ) -> impl Iterator<Item = &'i OfferingData> + 'i {
-    let zone = requirements.get(c.zone_key);
-    let capacity_type = requirements.get(c.capacity_type_key);
+    it.offerings.iter().filter(move |o| o.available && offering_allowed(c, o, requirements))
+}
+
+/// True when the requirements allow the offering's zone and capacity type, whether or not it is available.
+pub(crate) fn offering_allowed(c: &Compiled, offering: &OfferingData, requirements: &Requirements) -> bool {
     let interner = &c.interner;
-    it.offerings.iter().filter(move |o| {
-        o.available
-            && zone.is_none_or(|r| r.has(interner, o.zone))
-            && capacity_type.is_none_or(|r| r.has(interner, o.capacity_type))
-    })
+    requirements.get(c.zone_key).is_none_or(|r| r.has(interner, offering.zone))
+        && requirements.get(c.capacity_type_key).is_none_or(|r| r.has(interner, offering.capacity_type))
 }
 
 /// The price of the cheapest available offering the requirements allow.

@@ -4,8 +4,8 @@
 use crate::MinValuesPolicy;
 use crate::SolverConfig;
 use crate::compile::{self, Compiled};
-use crate::filter::filter_instance_types;
-use crate::model::{InstanceType, NodePool, Problem};
+use crate::filter::{filter_instance_types, offering_allowed};
+use crate::model::{InstanceType, NodePool, NodeSelectorRequirement, Problem};
 use crate::plan::InputError;
 
 /// A list of instance types, compiled once, that can be filtered by NodePools.
@@ -54,6 +54,13 @@ impl InstanceTypeIndex {
     /// Positions (in the list given to [`InstanceTypeIndex::new`]) of the instance types the NodePool allows, in
     /// list order. A malformed NodePool is an error naming the field.
     pub fn allowed(&mut self, pool: &NodePool) -> Result<Vec<usize>, InputError> {
+        Ok(self.allowed_offerings(pool)?.into_iter().map(|allowed| allowed.position).collect())
+    }
+
+    /// Like [`InstanceTypeIndex::allowed`], with the offerings of each allowed type whose zone and capacity type
+    /// the NodePool's requirements allow (available or not: an unavailable offering is still the pool's to ask
+    /// for once capacity returns).
+    pub fn allowed_offerings(&mut self, pool: &NodePool) -> Result<Vec<AllowedType>, InputError> {
         let c = &mut self.compiled;
         let everything: Vec<u32> = (0..c.instance_types.len() as u32).collect();
         let template = compile::compile_template(&mut c.interner, &c.table, pool, everything)?;
@@ -71,6 +78,74 @@ impl InstanceTypeIndex {
             Ok((allowed, _)) => allowed,
             Err(_) => Vec::new(),
         };
-        Ok(allowed.into_iter().map(|i| c.shared_positions[i as usize]).collect())
+        Ok(allowed
+            .into_iter()
+            .map(|i| {
+                let it = &c.instance_types[i as usize];
+                let offerings = it
+                    .offerings
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, o)| offering_allowed(c, o, &requirements))
+                    .map(|(position, _)| position)
+                    .collect();
+                AllowedType { position: c.shared_positions[i as usize], offerings }
+            })
+            .collect())
     }
+}
+
+/// An instance type a NodePool allows, with the offerings its requirements allow.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AllowedType {
+    /// Position in the list given to [`InstanceTypeIndex::new`].
+    pub position: usize,
+    /// Positions, in the type's `offerings`, of those whose zone and capacity type the requirements allow,
+    /// whether available or not.
+    pub offerings: Vec<usize>,
+}
+
+/// Positions, in `instance_type.offerings`, of the offerings a launch may use under `requirements` (a NodeClaim's
+/// requirements, say): available, and with a zone and capacity type the requirements allow. Empty when the
+/// instance type's own labels conflict with the requirements. This is the check the scheduler makes, for cloud
+/// providers deciding what to ask for. A malformed instance type or requirement is an error naming the field.
+///
+/// ```
+/// use karpenter_solver::{compatible_offerings, SolverConfig, model::*};
+///
+/// let it: InstanceType = serde_json::from_str(r#"{"name": "m.large", "capacity": {"cpu": "2"}, "offerings": [
+///   {"zone": "a", "capacityType": "spot", "price": 0.03},
+///   {"zone": "a", "capacityType": "on-demand", "price": 0.1},
+///   {"zone": "b", "capacityType": "on-demand", "price": 0.1, "available": false}]}"#).unwrap();
+/// let on_demand = [NodeSelectorRequirement::new("karpenter.sh/capacity-type", "In", &["on-demand"])];
+/// assert_eq!(compatible_offerings(&it, &on_demand, &SolverConfig::default()).unwrap(), vec![1]);
+/// ```
+pub fn compatible_offerings(
+    instance_type: &InstanceType,
+    requirements: &[NodeSelectorRequirement],
+    config: &SolverConfig,
+) -> Result<Vec<usize>, InputError> {
+    let problem = Problem { instance_types: vec![instance_type.clone()], ..Problem::default() };
+    let mut c = compile::compile(&problem, config);
+    let Some(it) = c.instance_types.first() else {
+        return Err(c.input_errors.into_iter().next().unwrap_or_else(|| InputError {
+            object: format!("InstanceType/{}", instance_type.name),
+            field: None,
+            message: "the instance type could not be read".to_string(),
+        }));
+    };
+    let it = it.clone();
+    let wanted = compile::compile_term(&mut c.interner, requirements, "requirements", false).map_err(
+        |(field, message)| InputError { object: "Requirements".to_string(), field: Some(field), message },
+    )?;
+    if it.requirements.intersects(&c.interner, &wanted).is_err() {
+        return Ok(Vec::new());
+    }
+    Ok(it
+        .offerings
+        .iter()
+        .enumerate()
+        .filter(|(_, o)| o.available && offering_allowed(&c, o, &wanted))
+        .map(|(position, _)| position)
+        .collect())
 }

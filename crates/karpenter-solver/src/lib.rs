@@ -37,7 +37,7 @@ mod scheduler;
 mod taints;
 mod topology;
 
-pub use index::InstanceTypeIndex;
+pub use index::{AllowedType, InstanceTypeIndex, compatible_offerings};
 pub use plan::Plan;
 
 /// Whether preferences (preferred node affinity, and later preferred pod affinity and ScheduleAnyway spread) are
