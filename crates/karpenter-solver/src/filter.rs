@@ -1,12 +1,46 @@
 //! Narrowing a list of instance types by requirements, resources, offerings and minValues
-//! (`filterInstanceTypesByRequirements` in upstream's `nodeclaim.go`), shared by the scheduler and
-//! [`crate::InstanceTypeIndex`].
+//! (`filterInstanceTypesByRequirements` in upstream's `nodeclaim.go`; `Offerings.Available`, `Compatible`,
+//! `InstanceTypes.SatisfiesMinValues` in `pkg/cloudprovider/types.go`), shared by the scheduler,
+//! [`crate::Prepared`] and [`crate::InstanceTypeIndex`].
 
 use std::collections::BTreeMap;
 
-use crate::compile::{Compiled, InstanceTypeData, OfferingData};
-use crate::requirements::{KeyId, Requirements, ValueId};
+use crate::compile::{InstanceTypeData, OfferingData};
+use crate::ids::{KeyId, TypeId, ValueId};
+use crate::interner::Interner;
+use crate::requirements::Requirements;
 use crate::resources::{self, Res};
+
+/// Compiled instance types with the interner their labels are in.
+#[derive(Clone, Copy)]
+pub(crate) struct Types<'a> {
+    pub(crate) interner: &'a Interner,
+    pub(crate) list: &'a [InstanceTypeData],
+}
+
+impl<'a> Types<'a> {
+    pub(crate) fn get(&self, id: TypeId) -> &'a InstanceTypeData {
+        &self.list[id.index()]
+    }
+}
+
+/// What to do when the types left span fewer values than a requirement's minValues.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum MinValues {
+    /// Nothing is left.
+    Strict,
+    /// Lower the minValues to what the types reach (`MIN_VALUES_POLICY=BestEffort`).
+    Relax,
+}
+
+/// Whether the requirements still have to be checked against each type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum RequirementsCheck {
+    /// Check labels and offerings against the requirements.
+    Check,
+    /// The types were already filtered by exactly these requirements: only resources can rule one out.
+    AlreadyMet,
+}
 
 /// Why an instance-type filter left nothing, in the terms of upstream's `InstanceTypeFilterError`.
 #[derive(Default)]
@@ -20,27 +54,36 @@ pub(crate) struct FilterFailure {
     pub(crate) min_values: Option<Vec<String>>,
 }
 
-/// `filterInstanceTypesByRequirements`. When `check_requirements` is false the requirements are known to be
-/// those the instance types were already filtered by, so only resources are checked.
+/// The types that survive, and whether minValues had to be lowered to keep any.
+pub(crate) struct Filtered {
+    pub(crate) types: Vec<TypeId>,
+    pub(crate) min_values_relaxed: bool,
+}
+
+/// `filterInstanceTypesByRequirements`: the types whose labels intersect the requirements, that have room for
+/// `requests` plus their overhead (`overhead_of` answers `None` for a type that cannot be used at all), and that
+/// have an available offering the requirements allow; then minValues.
 pub(crate) fn filter_instance_types<'o>(
-    c: &Compiled,
-    instance_types: &[u32],
+    types: Types<'_>,
+    candidates: &[TypeId],
     requirements: &mut Requirements,
     requests: &Res,
-    overhead_of: impl Fn(u32) -> Option<&'o Res>,
-    relax_min_values: bool,
-    check_requirements: bool,
-) -> Result<(Vec<u32>, bool), FilterFailure> {
+    overhead_of: impl Fn(TypeId) -> Option<&'o Res>,
+    min_values: MinValues,
+    check: RequirementsCheck,
+) -> Result<Filtered, FilterFailure> {
     let mut failure = FilterFailure::default();
-    let mut remaining = Vec::with_capacity(instance_types.len());
-    for &index in instance_types {
-        let Some(overhead) = overhead_of(index) else { continue };
-        let it = &c.instance_types[index as usize];
+    let mut remaining = Vec::with_capacity(candidates.len());
+    for &id in candidates {
+        let Some(overhead) = overhead_of(id) else { continue };
+        let it = types.get(id);
         let fits = resources::fits_with(requests, overhead, &it.allocatable);
-        let (compatible, has_offering) = if check_requirements {
-            (it.requirements.intersects(&c.interner, requirements).is_ok(), has_offering(c, it, requirements))
-        } else {
-            (true, true)
+        let (compatible, has_offering) = match check {
+            RequirementsCheck::Check => (
+                it.requirements.intersects(types.interner, requirements).is_ok(),
+                has_offering(types.interner, it, requirements),
+            ),
+            RequirementsCheck::AlreadyMet => (true, true),
         };
         failure.requirements_met |= compatible;
         failure.fits |= fits;
@@ -49,16 +92,16 @@ pub(crate) fn filter_instance_types<'o>(
         failure.requirements_and_offering |= compatible && has_offering && !fits;
         failure.fits_and_offering |= fits && has_offering && !compatible;
         if compatible && fits && has_offering {
-            remaining.push(index);
+            remaining.push(id);
         }
     }
     let mut relaxed = false;
     if requirements.has_min_values()
         && !remaining.is_empty()
-        && let Err(unmet) = satisfies_min_values(c, &remaining, requirements)
+        && let Err(unmet) = satisfies_min_values(types, &remaining, requirements)
     {
-        if !relax_min_values {
-            let mut keys: Vec<String> = unmet.keys().map(|k| c.interner.key_name(*k).to_string()).collect();
+        if min_values == MinValues::Strict {
+            let mut keys: Vec<String> = unmet.keys().map(|k| types.interner.key_name(*k).to_string()).collect();
             keys.sort();
             failure.min_values = Some(keys);
             return Err(failure);
@@ -73,49 +116,49 @@ pub(crate) fn filter_instance_types<'o>(
     if remaining.is_empty() {
         return Err(failure);
     }
-    Ok((remaining, relaxed))
+    Ok(Filtered { types: remaining, min_values_relaxed: relaxed })
 }
 
 /// True when an available offering's zone and capacity type are allowed by the requirements.
-pub(crate) fn has_offering(c: &Compiled, it: &InstanceTypeData, requirements: &Requirements) -> bool {
-    compatible_offerings(c, it, requirements).next().is_some()
+pub(crate) fn has_offering(interner: &Interner, it: &InstanceTypeData, requirements: &Requirements) -> bool {
+    compatible_offerings(interner, it, requirements).next().is_some()
 }
 
 /// Available offerings whose zone and capacity type the requirements allow (upstream `Offerings.Available()`
 /// then `Compatible`).
 pub(crate) fn compatible_offerings<'i>(
-    c: &'i Compiled,
+    interner: &'i Interner,
     it: &'i InstanceTypeData,
     requirements: &'i Requirements,
 ) -> impl Iterator<Item = &'i OfferingData> + 'i {
-    it.offerings.iter().filter(move |o| o.available && offering_allowed(c, o, requirements))
+    it.offerings.iter().filter(move |o| o.available && offering_allowed(interner, o, requirements))
 }
 
 /// True when the requirements allow the offering's zone and capacity type, whether or not it is available.
-pub(crate) fn offering_allowed(c: &Compiled, offering: &OfferingData, requirements: &Requirements) -> bool {
-    let interner = &c.interner;
-    requirements.get(c.zone_key).is_none_or(|r| r.has(interner, offering.zone))
-        && requirements.get(c.capacity_type_key).is_none_or(|r| r.has(interner, offering.capacity_type))
+pub(crate) fn offering_allowed(interner: &Interner, offering: &OfferingData, requirements: &Requirements) -> bool {
+    let keys = interner.keys();
+    requirements.get(keys.zone).is_none_or(|r| r.has(interner, offering.zone))
+        && requirements.get(keys.capacity_type).is_none_or(|r| r.has(interner, offering.capacity_type))
 }
 
 /// The price of the cheapest available offering the requirements allow.
-pub(crate) fn cheapest_price(c: &Compiled, it: &InstanceTypeData, requirements: &Requirements) -> f64 {
-    compatible_offerings(c, it, requirements).map(|o| o.price).min_by(f64::total_cmp).unwrap_or(f64::MAX)
+pub(crate) fn cheapest_price(interner: &Interner, it: &InstanceTypeData, requirements: &Requirements) -> f64 {
+    compatible_offerings(interner, it, requirements).map(|o| o.price).min_by(f64::total_cmp).unwrap_or(f64::MAX)
 }
 
 /// `InstanceTypes.SatisfiesMinValues`: per key with minValues, the distinct values the instance types span.
 /// Returns the reachable count of every key that falls short.
 pub(crate) fn satisfies_min_values(
-    c: &Compiled,
-    instance_types: &[u32],
+    types: Types<'_>,
+    candidates: &[TypeId],
     requirements: &Requirements,
 ) -> Result<(), BTreeMap<KeyId, usize>> {
     let mut unmet = BTreeMap::new();
     for (key, requirement) in requirements.iter() {
         let Some(min) = requirement.min_values else { continue };
         let mut values: Vec<ValueId> = Vec::new();
-        for &it in instance_types {
-            if let Some(r) = c.instance_types[it as usize].requirements.get(key) {
+        for &id in candidates {
+            if let Some(r) = types.get(id).requirements.get(key) {
                 values.extend_from_slice(r.values());
             }
         }

@@ -1,12 +1,15 @@
 //! Instance types compiled once and filtered by many NodePools: what `karpenter catalog` and a cloud provider
 //! need to answer "which instance types does this NodePool allow?" with the scheduler's own rules.
 
-use crate::MinValuesPolicy;
+use std::sync::Arc;
+
 use crate::SolverConfig;
-use crate::compile::{self, Compiled};
-use crate::filter::{filter_instance_types, offering_allowed};
-use crate::model::{InstanceType, NodePool, NodeSelectorRequirement, Problem};
+use crate::compile::{self, KeyCheck};
+use crate::filter::{RequirementsCheck, filter_instance_types, offering_allowed};
+use crate::ids::TypeId;
+use crate::model::{InstanceType, NodePool, NodeSelectorRequirement};
 use crate::plan::InputError;
+use crate::prepared::Prepared;
 
 /// A list of instance types, compiled once, that can be filtered by NodePools.
 ///
@@ -23,7 +26,7 @@ use crate::plan::InputError;
 ///   {"name": "b", "requirements": [{"key": "kubernetes.io/arch", "operator": "In", "values": ["amd64"]}],
 ///    "capacity": {"cpu": "2"}, "offerings": [{"zone": "z", "capacityType": "on-demand", "price": 0.1}]}
 /// ]"#).unwrap();
-/// let mut index = InstanceTypeIndex::new(&types, &SolverConfig::default());
+/// let index = InstanceTypeIndex::new(&types, &SolverConfig::default());
 /// let pool = NodePool {
 ///     name: "arm".into(),
 ///     requirements: vec![NodeSelectorRequirement::new("kubernetes.io/arch", "In", &["arm64"])],
@@ -32,64 +35,63 @@ use crate::plan::InputError;
 /// assert_eq!(index.allowed(&pool).unwrap(), vec![0]);
 /// ```
 pub struct InstanceTypeIndex {
-    compiled: Compiled,
-    best_effort: bool,
+    prepared: Prepared,
 }
 
 impl InstanceTypeIndex {
     /// Compiles the instance types. Malformed ones are set aside and listed by [`InstanceTypeIndex::input_errors`].
     pub fn new(instance_types: &[InstanceType], config: &SolverConfig) -> Self {
-        let problem = Problem { instance_types: instance_types.to_vec(), ..Problem::default() };
-        InstanceTypeIndex {
-            compiled: compile::compile(&problem, config),
-            best_effort: config.min_values_policy == MinValuesPolicy::BestEffort,
-        }
+        let types: Vec<Arc<InstanceType>> = instance_types.iter().cloned().map(Arc::new).collect();
+        InstanceTypeIndex { prepared: Prepared::new(&[], &types, &Default::default(), &[], config) }
     }
 
     /// Instance types that were set aside, with the reason.
     pub fn input_errors(&self) -> &[InputError] {
-        &self.compiled.input_errors
+        self.prepared.input_errors()
     }
 
     /// Positions (in the list given to [`InstanceTypeIndex::new`]) of the instance types the NodePool allows, in
     /// list order. A malformed NodePool is an error naming the field.
-    pub fn allowed(&mut self, pool: &NodePool) -> Result<Vec<usize>, InputError> {
+    pub fn allowed(&self, pool: &NodePool) -> Result<Vec<usize>, InputError> {
         Ok(self.allowed_offerings(pool)?.into_iter().map(|allowed| allowed.position).collect())
     }
 
     /// Like [`InstanceTypeIndex::allowed`], with the offerings of each allowed type whose zone and capacity type
     /// the NodePool's requirements allow (available or not: an unavailable offering is still the pool's to ask
     /// for once capacity returns).
-    pub fn allowed_offerings(&mut self, pool: &NodePool) -> Result<Vec<AllowedType>, InputError> {
-        let c = &mut self.compiled;
-        let everything: Vec<u32> = (0..c.instance_types.len() as u32).collect();
-        let template = compile::compile_template(&mut c.interner, &c.table, pool, everything)?;
-        let zero = c.table.zero();
+    pub fn allowed_offerings(&self, pool: &NodePool) -> Result<Vec<AllowedType>, InputError> {
+        let prepared = &self.prepared;
+        let mut interner = prepared.interner.extend();
+        let everything: Vec<TypeId> = prepared.shared.iter().map(|(_, id)| *id).collect();
+        let template = compile::compile_template(&mut interner, &prepared.table, pool, everything)?;
+        let zero = prepared.table.zero();
         let mut requirements = template.requirements.clone();
+        let types = crate::filter::Types { interner: &interner, list: &prepared.instance_types };
         let allowed = match filter_instance_types(
-            c,
+            types,
             &template.instance_types,
             &mut requirements,
             &zero,
             |_| Some(&zero),
-            self.best_effort,
-            true,
+            prepared.config.min_values(),
+            RequirementsCheck::Check,
         ) {
-            Ok((allowed, _)) => allowed,
+            Ok(filtered) => filtered.types,
             Err(_) => Vec::new(),
         };
         Ok(allowed
             .into_iter()
-            .map(|i| {
-                let it = &c.instance_types[i as usize];
+            .map(|id| {
+                let it = types.get(id);
                 let offerings = it
                     .offerings
                     .iter()
                     .enumerate()
-                    .filter(|(_, o)| offering_allowed(c, o, &requirements))
+                    .filter(|(_, o)| offering_allowed(&interner, o, &requirements))
                     .map(|(position, _)| position)
                     .collect();
-                AllowedType { position: c.shared_positions[i as usize], offerings }
+                let position = prepared.shared.iter().find(|(_, t)| *t == id).map_or(0, |(position, _)| *position);
+                AllowedType { position, offerings }
             })
             .collect())
     }
@@ -125,27 +127,26 @@ pub fn compatible_offerings(
     requirements: &[NodeSelectorRequirement],
     config: &SolverConfig,
 ) -> Result<Vec<usize>, InputError> {
-    let problem = Problem { instance_types: vec![instance_type.clone()], ..Problem::default() };
-    let mut c = compile::compile(&problem, config);
-    let Some(it) = c.instance_types.first() else {
-        return Err(c.input_errors.into_iter().next().unwrap_or_else(|| InputError {
+    let index = InstanceTypeIndex::new(std::slice::from_ref(instance_type), config);
+    let prepared = &index.prepared;
+    let Some(it) = prepared.instance_types.first() else {
+        return Err(prepared.input_errors.first().cloned().unwrap_or_else(|| InputError {
             object: format!("InstanceType/{}", instance_type.name),
             field: None,
             message: "the instance type could not be read".to_string(),
         }));
     };
-    let it = it.clone();
-    let wanted = compile::compile_term(&mut c.interner, requirements, "requirements", false).map_err(
-        |(field, message)| InputError { object: "Requirements".to_string(), field: Some(field), message },
-    )?;
-    if it.requirements.intersects(&c.interner, &wanted).is_err() {
+    let mut interner = prepared.interner.extend();
+    let wanted = compile::compile_term(&mut interner, requirements, "requirements", KeyCheck::Any)
+        .map_err(|error| error.on("Requirements"))?;
+    if it.requirements.intersects(&interner, &wanted).is_err() {
         return Ok(Vec::new());
     }
     Ok(it
         .offerings
         .iter()
         .enumerate()
-        .filter(|(_, o)| o.available && offering_allowed(&c, o, &wanted))
+        .filter(|(_, o)| o.available && offering_allowed(&interner, o, &wanted))
         .map(|(position, _)| position)
         .collect())
 }

@@ -5,6 +5,7 @@
 //! value is reported against the object and field it came from instead of failing the whole problem.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -27,12 +28,14 @@ pub struct Problem {
     /// The NodePools new capacity may come from.
     #[serde(default)]
     pub node_pools: Vec<NodePool>,
-    /// Instance types offered to every NodePool that has no entry in `pool_instance_types`.
+    /// Instance types offered to every NodePool that has no entry in `pool_instance_types`. Shared (`Arc`): a
+    /// provider's catalog is built once and handed to many problems and NodePools without copies.
     #[serde(default)]
-    pub instance_types: Vec<InstanceType>,
-    /// Instance types for particular NodePools (the cloud provider answers per NodePool).
+    pub instance_types: Vec<Arc<InstanceType>>,
+    /// Instance types for particular NodePools (the cloud provider answers per NodePool). A type listed for
+    /// several pools (the same `Arc`, or an equal type) is compiled once.
     #[serde(default)]
-    pub pool_instance_types: BTreeMap<String, Vec<InstanceType>>,
+    pub pool_instance_types: BTreeMap<String, Vec<Arc<InstanceType>>>,
     /// Pods of the DaemonSets that will run on every node they tolerate and select.
     #[serde(default)]
     pub daemon_set_pods: Vec<Pod>,

@@ -21,6 +21,44 @@ pub struct Plan {
     /// Objects of the input that were set aside (a malformed NodePool, node or instance type, or a NodePool
     /// whose requirements leave no instance type), with the reason.
     pub input_errors: Vec<InputError>,
+    /// What the solve did, for metrics.
+    pub stats: SolveStats,
+}
+
+/// What a solve did, for the controller's metrics. The counts depend only on the input; phases are timed only
+/// when the round passes a clock ([`crate::Round::clock`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SolveStats {
+    /// Pending pods in the round (malformed ones excluded).
+    pub pods: usize,
+    /// Existing and in-flight nodes that could take pods.
+    pub nodes: usize,
+    /// NodeClaims opened.
+    pub claims: usize,
+    /// Launch options over all new NodeClaims.
+    pub options: usize,
+    /// Placement attempts, one per pod and relaxation step.
+    pub attempts: u64,
+    /// Existing nodes a pod was checked against.
+    pub nodes_tried: u64,
+    /// NodeClaims of the round a pod was checked against.
+    pub claims_tried: u64,
+    /// Time spent in each phase, when the round passed a clock.
+    pub phases: Option<PhaseTimings>,
+}
+
+/// Time spent in each phase of a round.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct PhaseTimings {
+    /// Checking and interning the round's pods and nodes.
+    pub compile: std::time::Duration,
+    /// Building topology groups and counting running pods.
+    pub topology: std::time::Duration,
+    /// The queue: placing pods.
+    pub schedule: std::time::Duration,
+    /// DaemonSet overhead, price ordering and truncation of new NodeClaims.
+    pub finalize: std::time::Duration,
 }
 
 /// A pod by namespace and name.
@@ -30,6 +68,13 @@ pub struct PodRef {
     pub namespace: String,
     /// Name.
     pub name: String,
+}
+
+impl PodRef {
+    /// The reference of a pod.
+    pub fn of(pod: &crate::model::Pod) -> Self {
+        PodRef { namespace: pod.namespace.clone(), name: pod.name.clone() }
+    }
 }
 
 impl fmt::Display for PodRef {
@@ -208,6 +253,17 @@ pub struct InputError {
     /// What is wrong.
     pub message: String,
 }
+
+impl fmt::Display for InputError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.field {
+            Some(field) => write!(f, "{} {field}: {}", self.object, self.message),
+            None => write!(f, "{}: {}", self.object, self.message),
+        }
+    }
+}
+
+impl std::error::Error for InputError {}
 
 impl Plan {
     /// Number of pods placed on existing or new nodes.

@@ -6,7 +6,9 @@
 
 use std::fmt::Write as _;
 
-use crate::model::{self, LabelSelector, Labels, Pod, PodAffinityTerm, Problem};
+use crate::compile::NamespaceIndex;
+use crate::error::FieldError;
+use crate::model::{self, LabelSelector, Labels, Pod, PodAffinityTerm};
 use crate::requirements::{Interner, KeyId};
 
 /// A compiled label selector. `Nothing` is what Kubernetes makes of a missing selector: it matches no pod.
@@ -165,7 +167,7 @@ impl std::fmt::Display for HostPort {
 }
 
 /// The host ports of a pod's app containers; the error names the port at fault.
-pub(crate) fn host_ports(pod: &Pod) -> Result<Vec<HostPort>, (String, String)> {
+pub(crate) fn host_ports(pod: &Pod) -> Result<Vec<HostPort>, FieldError> {
     let mut ports = Vec::new();
     for (c, container) in pod.containers.iter().enumerate() {
         for (p, port) in container.ports.iter().enumerate() {
@@ -174,14 +176,14 @@ pub(crate) fn host_ports(pod: &Pod) -> Result<Vec<HostPort>, (String, String)> {
             }
             let field = format!("spec.containers[{c}].ports[{p}]");
             if !(1..=65535).contains(&port.host_port) {
-                return Err((
+                return Err(FieldError::new(
                     format!("{field}.hostPort"),
                     format!("host port {} is out of range", port.host_port),
                 ));
             }
             let protocol = port.protocol.clone().unwrap_or_else(|| "TCP".to_string());
             if !matches!(protocol.as_str(), "TCP" | "UDP" | "SCTP") {
-                return Err((
+                return Err(FieldError::new(
                     format!("{field}.protocol"),
                     format!("unknown protocol {protocol:?}, expected TCP, UDP or SCTP"),
                 ));
@@ -194,19 +196,18 @@ pub(crate) fn host_ports(pod: &Pod) -> Result<Vec<HostPort>, (String, String)> {
 }
 
 /// `buildNamespaceList`: the pod's namespace by default, else the listed ones plus those the selector picks.
-fn namespaces_of(problem: &Problem, pod: &Pod, term: &PodAffinityTerm) -> Result<Vec<String>, String> {
+fn namespaces_of(
+    namespaces: &NamespaceIndex<'_>,
+    pod: &Pod,
+    term: &PodAffinityTerm,
+) -> Result<Vec<String>, String> {
     let mut namespaces: Vec<String> = match &term.namespace_selector {
         None if term.namespaces.is_empty() => vec![pod.namespace.clone()],
         None => term.namespaces.clone(),
         Some(selector) => {
             let selector =
                 Selector::compile(Some(selector), &[]).map_err(|e| format!("namespaceSelector: {e}"))?;
-            let mut selected: Vec<String> = problem
-                .namespaces
-                .iter()
-                .filter(|ns| selector.matches(&ns.labels))
-                .map(|ns| ns.name.clone())
-                .collect();
+            let mut selected: Vec<String> = namespaces.selected(&selector).map(str::to_string).collect();
             selected.extend(term.namespaces.iter().cloned());
             selected
         }
@@ -219,18 +220,18 @@ fn namespaces_of(problem: &Problem, pod: &Pod, term: &PodAffinityTerm) -> Result
 /// Compiles a pod (anti-)affinity term.
 pub(crate) fn affinity_term(
     interner: &mut Interner,
-    problem: &Problem,
+    namespaces: &NamespaceIndex<'_>,
     pod: &Pod,
     kind: Kind,
     term: &PodAffinityTerm,
     field: &str,
-) -> Result<Term, (String, String)> {
+) -> Result<Term, FieldError> {
     if term.topology_key.is_empty() {
-        return Err((format!("{field}.topologyKey"), "topologyKey must not be empty".to_string()));
+        return Err(FieldError::new(format!("{field}.topologyKey"), "topologyKey must not be empty"));
     }
     let selector = Selector::compile(term.label_selector.as_ref(), &[])
-        .map_err(|e| (format!("{field}.labelSelector"), e))?;
-    let namespaces = namespaces_of(problem, pod, term).map_err(|e| (field.to_string(), e))?;
+        .map_err(|e| FieldError::new(format!("{field}.labelSelector"), e))?;
+    let namespaces = namespaces_of(namespaces, pod, term).map_err(|e| FieldError::new(field, e))?;
     let key = interner.key(&term.topology_key);
     let mut group_key = String::new();
     let _ = write!(group_key, "{kind:?}|{}|{namespaces:?}|{}", interner.key_name(key), selector.describe());
@@ -255,24 +256,24 @@ pub(crate) fn spread_term(
     filter_requirements: Vec<crate::requirements::Requirements>,
     tolerations: &[crate::taints::Toleration],
     field: &str,
-) -> Result<Term, (String, String)> {
+) -> Result<Term, FieldError> {
     if constraint.topology_key.is_empty() {
-        return Err((format!("{field}.topologyKey"), "topologyKey must not be empty".to_string()));
+        return Err(FieldError::new(format!("{field}.topologyKey"), "topologyKey must not be empty"));
     }
     if constraint.max_skew < 1 {
-        return Err((
+        return Err(FieldError::new(
             format!("{field}.maxSkew"),
             format!("maxSkew must be at least 1, got {}", constraint.max_skew),
         ));
     }
     if constraint.min_domains.is_some_and(|m| m < 1) {
-        return Err((format!("{field}.minDomains"), "minDomains must be at least 1".to_string()));
+        return Err(FieldError::new(format!("{field}.minDomains"), "minDomains must be at least 1"));
     }
     let schedule_anyway = match constraint.when_unsatisfiable.as_str() {
         "DoNotSchedule" => false,
         "ScheduleAnyway" => true,
         other => {
-            return Err((
+            return Err(FieldError::new(
                 format!("{field}.whenUnsatisfiable"),
                 format!("unknown value {other:?}, expected DoNotSchedule or ScheduleAnyway"),
             ));
@@ -282,9 +283,10 @@ pub(crate) fn spread_term(
         None => Ok(default_honor),
         Some("Honor") => Ok(true),
         Some("Ignore") => Ok(false),
-        Some(other) => {
-            Err((format!("{field}.{name}"), format!("unknown policy {other:?}, expected Honor or Ignore")))
-        }
+        Some(other) => Err(FieldError::new(
+            format!("{field}.{name}"),
+            format!("unknown policy {other:?}, expected Honor or Ignore"),
+        )),
     };
     let honor_affinity = policy(&constraint.node_affinity_policy, true, "nodeAffinityPolicy")?;
     let honor_taints = policy(&constraint.node_taints_policy, false, "nodeTaintsPolicy")?;
@@ -294,7 +296,7 @@ pub(crate) fn spread_term(
         .filter_map(|key| pod.labels.get(key).map(|value| (key.clone(), value.clone())))
         .collect();
     let selector = Selector::compile(constraint.label_selector.as_ref(), &extra)
-        .map_err(|e| (format!("{field}.labelSelector"), e))?;
+        .map_err(|e| FieldError::new(format!("{field}.labelSelector"), e))?;
     let key = interner.key(&constraint.topology_key);
     let namespaces = vec![pod.namespace.clone()];
     // The node filter depends on the pod's node selector, required node affinity and tolerations; pods that share

@@ -2,92 +2,23 @@
 //!
 //! A requirement on one key is a set of allowed values, possibly the complement of a set (`NotIn`, `Exists`), with
 //! optional inclusive integer bounds (`Gt N` is kept as `>= N+1`, `Lt N` as `<= N-1`). Keys and values are interned
-//! once per solve so that the hot loops compare integers, not strings.
+//! ([`crate::interner`]) so that the hot loops compare integers, not strings.
 
 use std::borrow::Cow;
-use std::collections::HashMap;
 use std::fmt::Write as _;
 
+pub(crate) use crate::ids::{KeyId, ValueId};
+pub(crate) use crate::interner::Interner;
 use crate::labels;
 
-/// Index of an interned label key.
-pub(crate) type KeyId = u32;
-/// Index of an interned label value.
-pub(crate) type ValueId = u32;
-
-/// First value id used for hostname placeholders.
-pub(crate) const PLACEHOLDER_BASE: ValueId = 1 << 31;
-
-/// Interned label keys and values for one solve.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct Interner {
-    keys: Vec<String>,
-    key_index: HashMap<String, KeyId>,
-    well_known: Vec<bool>,
-    values: Vec<String>,
-    value_index: HashMap<String, ValueId>,
-    value_int: Vec<Option<i64>>,
-}
-
-impl Interner {
-    /// An interner that knows the well-known labels plus any the caller's provider registers.
-    pub(crate) fn new(extra_well_known: &[String]) -> Self {
-        let mut interner = Interner::default();
-        for key in labels::WELL_KNOWN.iter().copied().chain(extra_well_known.iter().map(String::as_str)) {
-            let id = interner.key(key);
-            interner.well_known[id as usize] = true;
-        }
-        interner
-    }
-
-    /// Interns a key after mapping deprecated aliases onto stable keys.
-    pub(crate) fn key(&mut self, key: &str) -> KeyId {
-        let key = labels::normalize(key);
-        if let Some(&id) = self.key_index.get(key) {
-            return id;
-        }
-        let id = self.keys.len() as KeyId;
-        self.keys.push(key.to_string());
-        self.key_index.insert(key.to_string(), id);
-        self.well_known.push(false);
-        id
-    }
-
-    pub(crate) fn value(&mut self, value: &str) -> ValueId {
-        if let Some(&id) = self.value_index.get(value) {
-            return id;
-        }
-        let id = self.values.len() as ValueId;
-        self.values.push(value.to_string());
-        self.value_index.insert(value.to_string(), id);
-        self.value_int.push(value.parse::<i64>().ok());
-        id
-    }
-
-    pub(crate) fn key_name(&self, key: KeyId) -> &str {
-        &self.keys[key as usize]
-    }
-
-    pub(crate) fn value_name(&self, value: ValueId) -> Cow<'_, str> {
-        match self.values.get(value as usize) {
-            Some(name) => Cow::Borrowed(name),
-            None => Cow::Owned(format!("hostname-placeholder-{:04}", value - PLACEHOLDER_BASE)),
-        }
-    }
-
-    fn value_int(&self, value: ValueId) -> Option<i64> {
-        self.value_int.get(value as usize).copied().flatten()
-    }
-
-    /// The hostname of the `n`th NodeClaim opened in a solve. Placeholders live above every interned value, so
-    /// they need no interning while the interner is shared read-only.
-    pub(crate) fn placeholder(&self, n: usize) -> ValueId {
-        PLACEHOLDER_BASE + n as ValueId
-    }
-
-    pub(crate) fn is_well_known(&self, key: KeyId) -> bool {
-        self.well_known[key as usize]
-    }
+/// Whether a well-known label that one side leaves undefined is compatible with any value: true for NodeClaims,
+/// whose zone, capacity type and the like are decided at launch, false for nodes that already exist.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Undefined {
+    /// An undefined well-known label may still take the value asked for.
+    Allowed,
+    /// Every label asked for must be defined.
+    Refused,
 }
 
 /// The operators of `NodeSelectorRequirement`, with Karpenter's `Gte` and `Lte`.
@@ -495,10 +426,10 @@ impl Requirements {
         &self,
         interner: &Interner,
         other: &Requirements,
-        allow_undefined_well_known: bool,
+        undefined: Undefined,
     ) -> Result<(), Conflict> {
         for (key, requirement) in other.iter() {
-            if allow_undefined_well_known && interner.is_well_known(key) {
+            if undefined == Undefined::Allowed && interner.is_well_known(key) {
                 continue;
             }
             if self.get(key).is_some() || matches!(requirement.shape(), Shape::NotIn | Shape::DoesNotExist) {
@@ -610,16 +541,16 @@ mod tests {
         let mut pod = Requirements::default();
         let r = req(&mut i, "In", &["a"]);
         pod.add(&i, zone, r);
-        assert!(node.compatible(&i, &pod, true).is_ok());
-        assert_eq!(node.compatible(&i, &pod, false), Err(Conflict { key: zone, undefined: true }));
+        assert!(node.compatible(&i, &pod, Undefined::Allowed).is_ok());
+        assert_eq!(node.compatible(&i, &pod, Undefined::Refused), Err(Conflict { key: zone, undefined: true }));
         let mut pod = Requirements::default();
         let r = req(&mut i, "In", &["ml"]);
         pod.add(&i, custom, r);
-        assert_eq!(node.compatible(&i, &pod, true), Err(Conflict { key: custom, undefined: true }));
+        assert_eq!(node.compatible(&i, &pod, Undefined::Allowed), Err(Conflict { key: custom, undefined: true }));
         let mut pod = Requirements::default();
         let r = req(&mut i, "NotIn", &["ml"]);
         pod.add(&i, custom, r);
-        assert!(node.compatible(&i, &pod, false).is_ok(), "NotIn on an undefined label is satisfied");
+        assert!(node.compatible(&i, &pod, Undefined::Refused).is_ok(), "NotIn on an undefined label is satisfied");
     }
 
     #[test]

@@ -6,7 +6,8 @@
 use std::collections::HashMap;
 use std::fmt::Write as _;
 
-use crate::model::{Problem, ResourceList};
+use crate::error::FieldError;
+use crate::model::{InstanceType, Pod, ResourceList};
 use crate::quantity::{Quantity, format_bytes, format_milli};
 
 /// `cpu`.
@@ -23,53 +24,57 @@ pub const NODES: &str = "nodes";
 pub(crate) const CPU_INDEX: usize = 0;
 pub(crate) const MEMORY_INDEX: usize = 1;
 pub(crate) const PODS_INDEX: usize = 2;
+/// Resources every table starts with, in this order.
+const FIXED: usize = 4;
 
-/// The resource names of one solve.
+/// The resource names of one solve: the four every machine has, then, sorted, the others its input mentions.
+///
+/// A [`crate::Prepared`] names the resources of its NodePools, instance types and DaemonSets; a round extends a
+/// copy of that table with any new names its pods and nodes bring. Amounts compiled against the shorter table stay
+/// valid: every operation below reads a missing trailing entry as zero.
 #[derive(Debug, Clone)]
 pub(crate) struct ResourceTable {
     names: Vec<String>,
     index: HashMap<String, usize>,
 }
 
-/// An amount of every resource of the table.
+/// An amount of every resource of the table (missing trailing entries are zero).
 pub(crate) type Res = Vec<i64>;
 
 impl ResourceTable {
-    /// Collects every resource name the problem mentions; `nodes` is kept out because no machine has it.
-    pub(crate) fn for_problem(problem: &Problem) -> Self {
+    /// A table of cpu, memory, pods and ephemeral storage.
+    pub(crate) fn new() -> Self {
         let mut table = ResourceTable { names: Vec::new(), index: HashMap::new() };
         for name in [CPU, MEMORY, PODS, EPHEMERAL_STORAGE] {
             table.insert(name);
         }
-        let mut lists: Vec<&ResourceList> = Vec::new();
-        for pod in problem
-            .pods
-            .iter()
-            .chain(&problem.daemon_set_pods)
-            .chain(problem.nodes.iter().flat_map(|n| &n.pods))
-        {
-            lists.extend(pod.containers.iter().chain(&pod.init_containers).map(|c| &c.requests));
-            lists.push(&pod.overhead);
-        }
-        for node in &problem.nodes {
-            lists.push(&node.capacity);
-            lists.push(&node.allocatable);
-        }
-        for pool in &problem.node_pools {
-            lists.push(&pool.limits);
-        }
-        for it in problem.instance_types.iter().chain(problem.pool_instance_types.values().flatten()) {
-            lists.extend([&it.capacity, &it.overhead.kube_reserved, &it.overhead.system_reserved]);
-            lists.push(&it.overhead.eviction_threshold);
-        }
-        let mut extra: Vec<&str> = lists.iter().flat_map(|l| l.keys()).map(String::as_str).collect();
+        table
+    }
+
+    /// Adds every resource the lists name, sorted; `nodes` is kept out because no machine has it.
+    pub(crate) fn extend<'a>(&mut self, lists: impl IntoIterator<Item = &'a ResourceList>) {
+        let mut extra: Vec<&str> = lists
+            .into_iter()
+            .flat_map(|l| l.keys())
+            .map(String::as_str)
+            .filter(|name| *name != NODES && !self.index.contains_key(*name))
+            .collect();
         extra.sort_unstable();
         for name in extra {
-            if name != NODES {
-                table.insert(name);
-            }
+            self.insert(name);
         }
-        table
+    }
+
+    /// The resource lists of pods: containers, init containers and overhead.
+    pub(crate) fn pod_lists<'a>(pods: impl IntoIterator<Item = &'a Pod>) -> impl Iterator<Item = &'a ResourceList> {
+        pods.into_iter().flat_map(|pod| {
+            pod.containers.iter().chain(&pod.init_containers).map(|c| &c.requests).chain([&pod.overhead])
+        })
+    }
+
+    /// The resource lists of an instance type: capacity and the three overheads.
+    pub(crate) fn instance_type_lists(it: &InstanceType) -> [&ResourceList; 4] {
+        [&it.capacity, &it.overhead.kube_reserved, &it.overhead.system_reserved, &it.overhead.eviction_threshold]
     }
 
     fn insert(&mut self, name: &str) {
@@ -95,28 +100,32 @@ impl ResourceTable {
         &self.names[index]
     }
 
-    /// Parses a resource list into a vector; the error names the resource and why it was refused.
-    pub(crate) fn parse(&self, list: &ResourceList, allow_negative: bool) -> Result<Res, (String, String)> {
+    /// Parses a resource list into a vector; the error's field is the resource name.
+    pub(crate) fn parse(&self, list: &ResourceList) -> Result<Res, FieldError> {
         let mut out = self.zero();
         for (name, quantity) in list {
             let Some(index) = self.index_of(name) else { continue };
-            out[index] =
-                parse_amount(name, quantity, allow_negative).map_err(|reason| (name.clone(), reason))?;
+            out[index] = parse_amount(name, quantity).map_err(|reason| FieldError::new(name.clone(), reason))?;
         }
         Ok(out)
     }
 
-    /// Renders the non-zero amounts as `cpu=1500m memory=1Gi pods=1`.
+    /// Renders the non-zero amounts as `cpu=1500m memory=1Gi pods=1`: the four common resources first, then the
+    /// others by name, whatever order the table learnt them in.
     pub(crate) fn describe(&self, amounts: &[i64]) -> String {
+        let mut shown: Vec<(usize, &str, i64)> = amounts
+            .iter()
+            .enumerate()
+            .filter(|(_, amount)| **amount != 0)
+            .map(|(index, amount)| (index, self.names[index].as_str(), *amount))
+            .collect();
+        shown.sort_by(|a, b| (a.0 >= FIXED, a.1).cmp(&(b.0 >= FIXED, b.1)).then(a.0.cmp(&b.0)));
         let mut text = String::new();
-        for (index, &amount) in amounts.iter().enumerate() {
-            if amount == 0 {
-                continue;
-            }
+        for (_, name, amount) in shown {
             if !text.is_empty() {
                 text.push(' ');
             }
-            let _ = write!(text, "{}={}", self.names[index], format_amount(&self.names[index], amount));
+            let _ = write!(text, "{name}={}", format_amount(name, amount));
         }
         if text.is_empty() { "{}".to_string() } else { text }
     }
@@ -137,48 +146,70 @@ pub(crate) fn format_amount(name: &str, amount: i64) -> String {
     }
 }
 
-/// Parses one quantity for a resource: CPU in millicores, others in whole units, both rounded up.
-pub(crate) fn parse_amount(name: &str, quantity: &str, allow_negative: bool) -> Result<i64, String> {
+/// Parses one quantity for a resource: CPU in millicores, others in whole units, both rounded up. Negative
+/// quantities are refused: no request, capacity or limit can be negative.
+pub(crate) fn parse_amount(name: &str, quantity: &str) -> Result<i64, String> {
     let parsed = Quantity::parse(quantity).map_err(|e| e.to_string())?;
-    if parsed.is_negative() && !allow_negative {
+    if parsed.is_negative() {
         return Err(format!("quantity {quantity:?} must not be negative"));
     }
     let value = if name == CPU { parsed.to_milli() } else { parsed.to_units() };
     value.ok_or_else(|| format!("quantity {quantity:?} is too large"))
 }
 
-pub(crate) fn add_assign(total: &mut [i64], other: &[i64]) {
+/// Entry `index` of an amount, zero past its end.
+fn at(amounts: &[i64], index: usize) -> i64 {
+    amounts.get(index).copied().unwrap_or(0)
+}
+
+/// Makes `total` at least as long as `other`, so that no entry of `other` is dropped.
+fn cover(total: &mut Res, other: &[i64]) {
+    if total.len() < other.len() {
+        total.resize(other.len(), 0);
+    }
+}
+
+pub(crate) fn add_assign(total: &mut Res, other: &[i64]) {
+    cover(total, other);
     for (t, o) in total.iter_mut().zip(other) {
         *t = t.saturating_add(*o);
     }
 }
 
-pub(crate) fn sub_assign(total: &mut [i64], other: &[i64]) {
+pub(crate) fn sub_assign(total: &mut Res, other: &[i64]) {
+    cover(total, other);
     for (t, o) in total.iter_mut().zip(other) {
         *t = t.saturating_sub(*o);
     }
 }
 
-pub(crate) fn max_assign(total: &mut [i64], other: &[i64]) {
-    for (t, o) in total.iter_mut().zip(other) {
-        *t = (*t).max(*o);
+/// `total = max(total, other)` entry by entry, a missing entry of either counting as zero.
+pub(crate) fn max_assign(total: &mut Res, other: &[i64]) {
+    cover(total, other);
+    for (index, t) in total.iter_mut().enumerate() {
+        *t = (*t).max(at(other, index));
     }
 }
 
 pub(crate) fn sum(a: &[i64], b: &[i64]) -> Res {
-    a.iter().zip(b).map(|(x, y)| x.saturating_add(*y)).collect()
+    (0..a.len().max(b.len())).map(|i| at(a, i).saturating_add(at(b, i))).collect()
 }
 
 /// Upstream's `resources.Fits`: nothing fits into a total that is negative anywhere, and every requested amount
 /// must be at most the total.
 pub(crate) fn fits(request: &[i64], total: &[i64]) -> bool {
-    total.iter().all(|t| *t >= 0) && request.iter().zip(total).all(|(r, t)| r <= t)
+    total.iter().all(|t| *t >= 0) && request.iter().enumerate().all(|(i, r)| *r <= at(total, i))
 }
 
 /// Like [`fits`] for `request + extra`, without building the sum.
 pub(crate) fn fits_with(request: &[i64], extra: &[i64], total: &[i64]) -> bool {
-    total.iter().all(|t| *t >= 0)
-        && request.iter().zip(extra).zip(total).all(|((r, e), t)| r.saturating_add(*e) <= *t)
+    if !total.iter().all(|t| *t >= 0) {
+        return false;
+    }
+    if request.len() == extra.len() && extra.len() == total.len() {
+        return request.iter().zip(extra).zip(total).all(|((r, e), t)| r.saturating_add(*e) <= *t);
+    }
+    (0..request.len().max(extra.len())).all(|i| at(request, i).saturating_add(at(extra, i)) <= at(total, i))
 }
 
 #[cfg(test)]
@@ -195,11 +226,27 @@ mod tests {
     }
 
     #[test]
+    fn amounts_of_a_shorter_table_read_as_zero_past_their_end() {
+        assert!(fits(&[1, 0, 0], &[2, 0]), "a zero request of an unknown resource fits");
+        assert!(!fits(&[1, 0, 1], &[2, 0]), "a resource the total does not name is not there");
+        assert!(!fits_with(&[1, 0], &[0, 0, 1], &[2, 0]));
+        assert!(fits_with(&[1, 0], &[0, 0, 1], &[2, 0, 1]));
+        assert_eq!(sum(&[1], &[1, 2]), vec![2, 2]);
+        let mut headroom = vec![i64::MIN; 3];
+        max_assign(&mut headroom, &[5, 6]);
+        assert_eq!(headroom, vec![5, 6, 0]);
+        let mut total = vec![1];
+        add_assign(&mut total, &[1, 2]);
+        sub_assign(&mut total, &[0, 0, 3]);
+        assert_eq!(total, vec![2, 2, -3]);
+    }
+
+    #[test]
     fn amounts_are_parsed_in_their_units() {
-        assert_eq!(parse_amount(CPU, "1.5", false), Ok(1500));
-        assert_eq!(parse_amount(MEMORY, "1Gi", false), Ok(1 << 30));
-        assert_eq!(parse_amount("nvidia.com/gpu", "2", false), Ok(2));
-        assert!(parse_amount(CPU, "-1", false).unwrap_err().contains("must not be negative"));
-        assert!(parse_amount(CPU, "lots", false).unwrap_err().contains("does not start with a number"));
+        assert_eq!(parse_amount(CPU, "1.5"), Ok(1500));
+        assert_eq!(parse_amount(MEMORY, "1Gi"), Ok(1 << 30));
+        assert_eq!(parse_amount("nvidia.com/gpu", "2"), Ok(2));
+        assert!(parse_amount(CPU, "-1").unwrap_err().contains("must not be negative"));
+        assert!(parse_amount(CPU, "lots").unwrap_err().contains("does not start with a number"));
     }
 }

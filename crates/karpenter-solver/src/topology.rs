@@ -14,14 +14,12 @@ use std::fmt::Write as _;
 
 use rustc_hash::FxHashMap;
 
-use crate::compile::{Compiled, PodData};
+use crate::Prepared;
+use crate::compile::{Compiled, NodeData, PodData};
+use crate::ids::{ClaimId, KeyId, PodId, ValueId};
 use crate::podterms::{GroupKey, Kind, NodeFilter, Selector, Term};
-use crate::requirements::{Interner, KeyId, Requirement, Requirements, Shape, ValueId};
+use crate::requirements::{Interner, Requirement, Requirements, Shape, Undefined};
 use crate::taints::{self, Taint, Toleration};
-
-/// Domains of one key that NodePools and instance types can offer, with the taint sets of the NodePools that offer
-/// each (`TopologyDomainGroup`).
-type DomainUniverse = HashMap<KeyId, BTreeMap<ValueId, Vec<Vec<Taint>>>>;
 
 /// One topology group.
 #[derive(Debug, Clone)]
@@ -105,18 +103,15 @@ pub(crate) struct Topology {
 }
 
 impl Topology {
-    /// Builds every group the pending pods need, counting the pods already running on `nodes`.
-    pub(crate) fn new(
-        c: &Compiled,
-        templates: &[(&Requirements, &[Taint], &[u32])],
-        respect_preferences: bool,
-    ) -> Self {
-        let universe = domain_universe(c, templates);
+    /// Builds every group the pending pods need, counting the pods already running on the round's nodes. The
+    /// domains each group knows come from the prepared NodePools (`Prepared::domains`), for its key only.
+    pub(crate) fn new(c: &Compiled, prepared: &Prepared) -> Self {
+        let respect_preferences = prepared.config.respects_preferences();
         let mut topology = Topology {
             groups: Vec::new(),
             inverse: Vec::new(),
             pods: Vec::with_capacity(c.pods.len()),
-            hostname_key: c.hostname_key,
+            hostname_key: c.keys().hostname,
             respect_preferences,
         };
         let mut index: HashMap<GroupKey, usize> = HashMap::new();
@@ -126,7 +121,7 @@ impl Topology {
         for node in &c.nodes {
             for pod in &node.pods {
                 for term in &pod.anti_required {
-                    let g = topology.inverse_group(&mut inverse_index, term, &pod.tolerations, &universe, c);
+                    let g = topology.inverse_group(&mut inverse_index, term, &pod.tolerations, prepared);
                     if let Some(domain) = node_domain(node, term.key) {
                         topology.inverse[g].record(domain);
                     }
@@ -137,7 +132,7 @@ impl Topology {
         for pod in &c.pods {
             let mut groups = PodGroups::default();
             let mut regular = |topology: &mut Topology, terms: &[Term]| -> Vec<usize> {
-                terms.iter().map(|term| topology.regular_group(&mut index, term, pod, &universe, c)).collect()
+                terms.iter().map(|term| topology.regular_group(&mut index, term, pod, prepared, c)).collect()
             };
             groups.spread = regular(&mut topology, &pod.spread);
             groups.affinity_required = regular(&mut topology, &pod.affinity_required);
@@ -147,7 +142,7 @@ impl Topology {
             groups.inverse_owned = pod
                 .anti_required
                 .iter()
-                .map(|term| topology.inverse_group(&mut inverse_index, term, &pod.tolerations, &universe, c))
+                .map(|term| topology.inverse_group(&mut inverse_index, term, &pod.tolerations, prepared))
                 .collect();
             topology.pods.push(groups);
         }
@@ -171,13 +166,13 @@ impl Topology {
         index: &mut HashMap<GroupKey, usize>,
         term: &Term,
         pod: &PodData,
-        universe: &DomainUniverse,
+        prepared: &Prepared,
         c: &Compiled,
     ) -> usize {
         if let Some(&g) = index.get(&term.group_key) {
             return g;
         }
-        let mut group = Group::new(term, c.hostname_key, &pod.tolerations, universe);
+        let mut group = Group::new(term, self.hostname_key, &pod.tolerations, prepared);
         group.count_existing(c);
         self.groups.push(group);
         index.insert(term.group_key.clone(), self.groups.len() - 1);
@@ -189,13 +184,12 @@ impl Topology {
         index: &mut HashMap<GroupKey, usize>,
         term: &Term,
         tolerations: &[Toleration],
-        universe: &DomainUniverse,
-        c: &Compiled,
+        prepared: &Prepared,
     ) -> usize {
         if let Some(&g) = index.get(&term.group_key) {
             return g;
         }
-        self.inverse.push(Group::new(term, c.hostname_key, tolerations, universe));
+        self.inverse.push(Group::new(term, self.hostname_key, tolerations, prepared));
         index.insert(term.group_key.clone(), self.inverse.len() - 1);
         self.inverse.len() - 1
     }
@@ -203,11 +197,11 @@ impl Topology {
     /// The groups constraining `pod` in its current relaxation state (`getMatchingTopologies`).
     pub(crate) fn constraints(
         &self,
-        pod: usize,
+        pod: PodId,
         data: &PodData,
         relaxation: &TopologyRelaxation,
     ) -> Constraints {
-        let groups = &self.pods[pod];
+        let groups = &self.pods[pod.index()];
         let mut owned = Vec::new();
         for &i in &relaxation.spread {
             if self.respect_preferences || !data.spread[i].schedule_anyway {
@@ -226,8 +220,8 @@ impl Topology {
     }
 
     /// True when `pod` selects itself for group `g` (it counts in its own domains).
-    fn self_selecting(&self, pod: usize, g: usize) -> bool {
-        self.pods[pod].selected_by.binary_search(&g).is_ok()
+    fn self_selecting(&self, pod: PodId, g: usize) -> bool {
+        self.pods[pod.index()].selected_by.binary_search(&g).is_ok()
     }
 
     /// `AddRequirements`: the domain requirement each constraining group allows, or the first group that allows
@@ -236,7 +230,7 @@ impl Topology {
     pub(crate) fn domain_requirements(
         &self,
         interner: &Interner,
-        pod: usize,
+        pod: PodId,
         constraints: &Constraints,
         strict: &Requirements,
         node: &Requirements,
@@ -284,11 +278,11 @@ impl Topology {
     pub(crate) fn record(
         &mut self,
         interner: &Interner,
-        pod: usize,
+        pod: PodId,
         taints: &[Taint],
         requirements: &Requirements,
     ) {
-        let groups = &self.pods[pod];
+        let groups = &self.pods[pod.index()];
         for &g in &groups.selected_by {
             let group = &mut self.groups[g];
             if !group.filter_matches(interner, taints, requirements) {
@@ -318,7 +312,7 @@ impl Topology {
     /// A cheap early answer for a node whose hostname is its only possible domain: true when a hostname
     /// anti-affinity or spread constraint already rules it out. It decides exactly as
     /// [`Topology::domain_requirements`] would for these groups, so a node it refuses need not be checked further.
-    pub(crate) fn refuses_hostname(&self, pod: usize, constraints: &Constraints, hostname: ValueId) -> bool {
+    pub(crate) fn refuses_hostname(&self, pod: PodId, constraints: &Constraints, hostname: ValueId) -> bool {
         let owned = constraints.owned.iter().any(|&g| {
             let group = &self.groups[g];
             group.hostname
@@ -349,42 +343,8 @@ impl Topology {
 }
 
 /// The domain of `key` on an existing node; hostname falls back to the node name, which compile always adds.
-fn node_domain(node: &crate::compile::NodeData, key: KeyId) -> Option<ValueId> {
+fn node_domain(node: &NodeData, key: KeyId) -> Option<ValueId> {
     node.requirements.get(key).and_then(|r| (r.values().len() == 1).then(|| r.values()[0]))
-}
-
-/// Domains of every key that NodePools and their instance types can offer (`buildDomainGroups`).
-fn domain_universe(c: &Compiled, templates: &[(&Requirements, &[Taint], &[u32])]) -> DomainUniverse {
-    let mut universe: DomainUniverse = HashMap::new();
-    let mut insert = |key: KeyId, domain: ValueId, taints: &[Taint]| {
-        let sets = universe.entry(key).or_default().entry(domain).or_default();
-        // A domain offered without taints is open to every pod; no need to remember the tainted offers.
-        if taints.is_empty() {
-            sets.clear();
-            sets.push(Vec::new());
-        } else if !sets.first().is_some_and(Vec::is_empty) {
-            sets.push(taints.to_vec());
-        }
-    };
-    for (requirements, taints, instance_types) in templates {
-        for &it in *instance_types {
-            let mut combined = (*requirements).clone();
-            combined.add_all(&c.interner, &c.instance_types[it as usize].requirements);
-            for (key, requirement) in combined.iter() {
-                for &domain in requirement.values() {
-                    insert(key, domain, taints);
-                }
-            }
-        }
-        for (key, requirement) in requirements.iter() {
-            if requirement.shape() == Shape::In {
-                for &domain in requirement.values() {
-                    insert(key, domain, taints);
-                }
-            }
-        }
-    }
-    universe
 }
 
 /// Pod counts per domain. Placeholder hostnames of new NodeClaims are dense, so they live in a vector; other
@@ -399,13 +359,9 @@ struct DomainCounts {
 }
 
 impl DomainCounts {
-    fn placeholder_index(domain: ValueId) -> Option<usize> {
-        domain.checked_sub(crate::requirements::PLACEHOLDER_BASE).map(|i| i as usize)
-    }
-
     fn get(&self, domain: ValueId) -> Option<i32> {
-        match DomainCounts::placeholder_index(domain) {
-            Some(i) => self.placeholders.get(i).copied().flatten(),
+        match domain.placeholder_claim() {
+            Some(claim) => self.placeholders.get(claim.index()).copied().flatten(),
             None => self.known.get(&domain).copied(),
         }
     }
@@ -415,8 +371,9 @@ impl DomainCounts {
     }
 
     fn slot(&mut self, domain: ValueId) -> &mut i32 {
-        match DomainCounts::placeholder_index(domain) {
-            Some(i) => {
+        match domain.placeholder_claim() {
+            Some(claim) => {
+                let i = claim.index();
                 if self.placeholders.len() <= i {
                     self.placeholders.resize(i + 1, None);
                 }
@@ -432,19 +389,20 @@ impl DomainCounts {
             .placeholders
             .iter()
             .enumerate()
-            .filter_map(|(i, c)| c.map(|c| (crate::requirements::PLACEHOLDER_BASE + i as ValueId, c)));
+            .filter_map(|(i, c)| c.map(|c| (ValueId::placeholder(ClaimId::new(i)), c)));
         known.chain(placeholders)
     }
 }
 
 impl Group {
-    fn new(term: &Term, hostname_key: KeyId, tolerations: &[Toleration], universe: &DomainUniverse) -> Self {
+    fn new(term: &Term, hostname_key: KeyId, tolerations: &[Toleration], prepared: &Prepared) -> Self {
         let mut counts = DomainCounts::default();
         // Spread groups honour taints only under nodeTaintsPolicy=Honor; affinity groups always do (upstream's
         // zero-value policy is not "Ignore").
         let honor_taints = term.filter.as_ref().is_none_or(|f| f.honor_taints);
-        if let Some(domains) = universe.get(&term.key) {
-            for (&domain, taint_sets) in domains {
+        {
+            let domains = prepared.domains(term.key);
+            for (&domain, taint_sets) in domains.iter() {
                 let open = !honor_taints
                     || taint_sets
                         .iter()
@@ -501,7 +459,7 @@ impl Group {
         let Some(filter) = &self.filter else { return true };
         let affinity_ok = !filter.honor_affinity
             || filter.requirements.is_empty()
-            || filter.requirements.iter().any(|r| requirements.compatible(interner, r, false).is_ok());
+            || filter.requirements.iter().any(|r| requirements.compatible(interner, r, Undefined::Refused).is_ok());
         let taints_ok =
             !filter.honor_taints || taints::first_untolerated(taints, &filter.tolerations, None).is_none();
         affinity_ok && taints_ok

@@ -181,7 +181,7 @@ fn build(pods: &[GenPod], types: &[GenType], pools: &[GenPool], nodes: &[GenNode
     for (i, t) in types.iter().enumerate() {
         let name = format!("type-{i}");
         let zones: Vec<&str> = t.zones.iter().map(|&z| ZONES[z]).collect();
-        problem.instance_types.push(InstanceType {
+        problem.instance_types.push(std::sync::Arc::new(InstanceType {
             requirements: vec![
                 NodeSelectorRequirement::new("node.kubernetes.io/instance-type", "In", &[&name]),
                 NodeSelectorRequirement::new("kubernetes.io/arch", "In", &[ARCHES[t.arch]]),
@@ -205,7 +205,7 @@ fn build(pods: &[GenPod], types: &[GenType], pools: &[GenPool], nodes: &[GenNode
                 .collect(),
             overhead: Overhead::default(),
             name,
-        });
+        }));
     }
     for (i, p) in pools.iter().enumerate() {
         let mut limits = BTreeMap::new();
