@@ -381,6 +381,7 @@ pub fn problem_over(mix: Mix, pods: usize, types: Types) -> (Problem, SolverConf
             (broad_aws_node_pool(), instance_types)
         }
     };
+    let instance_types = instance_types.into_iter().map(std::sync::Arc::new).collect();
     (Problem { pods, node_pools: vec![node_pool], instance_types, ..Problem::default() }, config)
 }
 

@@ -55,6 +55,7 @@ fn main() -> Result<()> {
     let mut workload = pods("inflate", 5, "1", "1.5Gi");
     workload.extend(pods("api", 4, "500m", "2Gi"));
     workload.extend(pods("batch", 2, "4", "8Gi"));
+    let instance_types = instance_types.into_iter().map(std::sync::Arc::new).collect();
     let problem =
         Problem { pods: workload, node_pools: vec![node_pool], instance_types, ..Problem::default() };
     let config = SolverConfig { well_known_labels: well_known_labels(), ..SolverConfig::default() };

@@ -163,7 +163,7 @@ fn catalog(args: &CatalogArgs) -> Result<()> {
     let requirements = args.requirements.iter().map(|r| parse_requirement(r)).collect::<Result<Vec<_>>>()?;
     let pool = NodePool { name: "catalog".to_string(), requirements, ..NodePool::default() };
     let config = SolverConfig { well_known_labels: well_known_labels(), ..SolverConfig::default() };
-    let mut index = InstanceTypeIndex::new(&types, &config);
+    let index = InstanceTypeIndex::new(&types, &config);
     let allowed = index.allowed(&pool).map_err(|e| {
         anyhow::anyhow!(
             "--requirement: {}{}",

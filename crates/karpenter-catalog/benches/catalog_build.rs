@@ -19,7 +19,7 @@ fn catalog_build(c: &mut Criterion) {
     let types = Catalog::embedded("us-east-1").unwrap().instance_types(&settings).unwrap();
     let config = SolverConfig { well_known_labels: well_known_labels(), ..SolverConfig::default() };
     group.bench_function("index/us-east-1", |b| b.iter(|| InstanceTypeIndex::new(&types, &config)));
-    let mut index = InstanceTypeIndex::new(&types, &config);
+    let index = InstanceTypeIndex::new(&types, &config);
     let pool = seed_node_pool();
     group.bench_function("filter/seed-node-pool", |b| b.iter(|| index.allowed(&pool).unwrap()));
     group.finish();

@@ -266,7 +266,7 @@ fn the_seed_node_pool_allows_exactly_graviton_c_m_t_of_generation_4_and_later() 
     let types = catalog.instance_types(&NodeClassSettings::default()).unwrap();
     let config =
         SolverConfig { well_known_labels: karpenter_catalog::well_known_labels(), ..SolverConfig::default() };
-    let mut index = InstanceTypeIndex::new(&types, &config);
+    let index = InstanceTypeIndex::new(&types, &config);
     assert!(index.input_errors().is_empty(), "{:?}", index.input_errors());
     let seed = seed::seed_node_pool();
     let allowed: BTreeSet<String> =
@@ -313,7 +313,7 @@ fn the_seed_node_pool_allows_only_on_demand_offerings_and_a_zone_requirement_nar
     let types = catalog.instance_types(&NodeClassSettings::default()).unwrap();
     let config =
         SolverConfig { well_known_labels: karpenter_catalog::well_known_labels(), ..SolverConfig::default() };
-    let mut index = InstanceTypeIndex::new(&types, &config);
+    let index = InstanceTypeIndex::new(&types, &config);
     let mut seed = seed::seed_node_pool();
     let allowed = index.allowed_offerings(&seed).unwrap();
     assert!(!allowed.is_empty());

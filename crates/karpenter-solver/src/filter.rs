@@ -101,7 +101,8 @@ pub(crate) fn filter_instance_types<'o>(
         && let Err(unmet) = satisfies_min_values(types, &remaining, requirements)
     {
         if min_values == MinValues::Strict {
-            let mut keys: Vec<String> = unmet.keys().map(|k| types.interner.key_name(*k).to_string()).collect();
+            let mut keys: Vec<String> =
+                unmet.keys().map(|k| types.interner.key_name(*k).to_string()).collect();
             keys.sort();
             failure.min_values = Some(keys);
             return Err(failure);
@@ -135,7 +136,11 @@ pub(crate) fn compatible_offerings<'i>(
 }
 
 /// True when the requirements allow the offering's zone and capacity type, whether or not it is available.
-pub(crate) fn offering_allowed(interner: &Interner, offering: &OfferingData, requirements: &Requirements) -> bool {
+pub(crate) fn offering_allowed(
+    interner: &Interner,
+    offering: &OfferingData,
+    requirements: &Requirements,
+) -> bool {
     let keys = interner.keys();
     requirements.get(keys.zone).is_none_or(|r| r.has(interner, offering.zone))
         && requirements.get(keys.capacity_type).is_none_or(|r| r.has(interner, offering.capacity_type))
@@ -143,7 +148,10 @@ pub(crate) fn offering_allowed(interner: &Interner, offering: &OfferingData, req
 
 /// The price of the cheapest available offering the requirements allow.
 pub(crate) fn cheapest_price(interner: &Interner, it: &InstanceTypeData, requirements: &Requirements) -> f64 {
-    compatible_offerings(interner, it, requirements).map(|o| o.price).min_by(f64::total_cmp).unwrap_or(f64::MAX)
+    compatible_offerings(interner, it, requirements)
+        .map(|o| o.price)
+        .min_by(f64::total_cmp)
+        .unwrap_or(f64::MAX)
 }
 
 /// `InstanceTypes.SatisfiesMinValues`: per key with minValues, the distinct values the instance types span.

@@ -90,7 +90,8 @@ impl InstanceTypeIndex {
                     .filter(|(_, o)| offering_allowed(&interner, o, &requirements))
                     .map(|(position, _)| position)
                     .collect();
-                let position = prepared.shared.iter().find(|(_, t)| *t == id).map_or(0, |(position, _)| *position);
+                let position =
+                    prepared.shared.iter().find(|(_, t)| *t == id).map_or(0, |(position, _)| *position);
                 AllowedType { position, offerings }
             })
             .collect())

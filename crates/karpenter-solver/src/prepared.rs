@@ -7,6 +7,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, PoisonError};
 
+use crate::SolverConfig;
 use crate::compile::{
     self, InstanceTypeData, NamespaceIndex, PodData, PodKind, TemplateData, compile_instance_type,
     compile_pod, compile_template,
@@ -21,7 +22,6 @@ use crate::resources::ResourceTable;
 use crate::scheduler::Scheduler;
 use crate::taints::{Effect, Taint};
 use crate::templates::Template;
-use crate::SolverConfig;
 
 /// What one provisioning round brings: the pods waiting for capacity, the nodes that exist or are being launched
 /// (with the pods bound to them), and the namespaces (for `namespaceSelector` in pod affinity terms).
@@ -129,7 +129,9 @@ impl Prepared {
         for pod in daemon_set_pods {
             match compile_pod(&mut interner, &table, &no_namespaces, pod, PodKind::DaemonSet) {
                 Ok(data) => daemons.push(data),
-                Err(error) => input_errors.push(error.on(format!("DaemonSetPod/{}/{}", pod.namespace, pod.name))),
+                Err(error) => {
+                    input_errors.push(error.on(format!("DaemonSetPod/{}/{}", pod.namespace, pod.name)))
+                }
             }
         }
 
@@ -285,12 +287,15 @@ impl std::fmt::Debug for Prepared {
     }
 }
 
+/// The id an instance type compiled to, or why it did not compile.
+type Compiled = Result<TypeId, InputError>;
+
 /// The one table of compiled instance types, deduplicated: the same `Arc` (or an equal type) is compiled once.
 #[derive(Default)]
 struct TypeCatalog<'a> {
     compiled: Vec<InstanceTypeData>,
-    by_pointer: HashMap<*const InstanceType, Result<TypeId, InputError>>,
-    by_name: HashMap<&'a str, Vec<(&'a InstanceType, Result<TypeId, InputError>)>>,
+    by_pointer: HashMap<*const InstanceType, Compiled>,
+    by_name: HashMap<&'a str, Vec<(&'a InstanceType, Compiled)>>,
 }
 
 impl<'a> TypeCatalog<'a> {
@@ -304,7 +309,11 @@ impl<'a> TypeCatalog<'a> {
         errors: &mut Vec<InputError>,
     ) -> Option<TypeId> {
         let known = self.by_pointer.get(&Arc::as_ptr(it)).cloned().or_else(|| {
-            self.by_name.get(it.name.as_str())?.iter().find(|(other, _)| **other == **it).map(|(_, r)| r.clone())
+            self.by_name
+                .get(it.name.as_str())?
+                .iter()
+                .find(|(other, _)| **other == **it)
+                .map(|(_, r)| r.clone())
         });
         let outcome = known.unwrap_or_else(|| {
             let outcome = match compile_instance_type(interner, table, it) {

@@ -542,15 +542,24 @@ mod tests {
         let r = req(&mut i, "In", &["a"]);
         pod.add(&i, zone, r);
         assert!(node.compatible(&i, &pod, Undefined::Allowed).is_ok());
-        assert_eq!(node.compatible(&i, &pod, Undefined::Refused), Err(Conflict { key: zone, undefined: true }));
+        assert_eq!(
+            node.compatible(&i, &pod, Undefined::Refused),
+            Err(Conflict { key: zone, undefined: true })
+        );
         let mut pod = Requirements::default();
         let r = req(&mut i, "In", &["ml"]);
         pod.add(&i, custom, r);
-        assert_eq!(node.compatible(&i, &pod, Undefined::Allowed), Err(Conflict { key: custom, undefined: true }));
+        assert_eq!(
+            node.compatible(&i, &pod, Undefined::Allowed),
+            Err(Conflict { key: custom, undefined: true })
+        );
         let mut pod = Requirements::default();
         let r = req(&mut i, "NotIn", &["ml"]);
         pod.add(&i, custom, r);
-        assert!(node.compatible(&i, &pod, Undefined::Refused).is_ok(), "NotIn on an undefined label is satisfied");
+        assert!(
+            node.compatible(&i, &pod, Undefined::Refused).is_ok(),
+            "NotIn on an undefined label is satisfied"
+        );
     }
 
     #[test]

@@ -66,7 +66,9 @@ impl ResourceTable {
     }
 
     /// The resource lists of pods: containers, init containers and overhead.
-    pub(crate) fn pod_lists<'a>(pods: impl IntoIterator<Item = &'a Pod>) -> impl Iterator<Item = &'a ResourceList> {
+    pub(crate) fn pod_lists<'a>(
+        pods: impl IntoIterator<Item = &'a Pod>,
+    ) -> impl Iterator<Item = &'a ResourceList> {
         pods.into_iter().flat_map(|pod| {
             pod.containers.iter().chain(&pod.init_containers).map(|c| &c.requests).chain([&pod.overhead])
         })
@@ -74,7 +76,12 @@ impl ResourceTable {
 
     /// The resource lists of an instance type: capacity and the three overheads.
     pub(crate) fn instance_type_lists(it: &InstanceType) -> [&ResourceList; 4] {
-        [&it.capacity, &it.overhead.kube_reserved, &it.overhead.system_reserved, &it.overhead.eviction_threshold]
+        [
+            &it.capacity,
+            &it.overhead.kube_reserved,
+            &it.overhead.system_reserved,
+            &it.overhead.eviction_threshold,
+        ]
     }
 
     fn insert(&mut self, name: &str) {
@@ -105,7 +112,8 @@ impl ResourceTable {
         let mut out = self.zero();
         for (name, quantity) in list {
             let Some(index) = self.index_of(name) else { continue };
-            out[index] = parse_amount(name, quantity).map_err(|reason| FieldError::new(name.clone(), reason))?;
+            out[index] =
+                parse_amount(name, quantity).map_err(|reason| FieldError::new(name.clone(), reason))?;
         }
         Ok(out)
     }

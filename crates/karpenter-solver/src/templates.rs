@@ -62,9 +62,8 @@ impl Template {
         let size = instance_types.iter().map(|t| t.index() + 1).max().unwrap_or(0);
         let mut group_of = vec![NO_GROUP; size];
         for &id in &instance_types {
-            let compatible: Vec<usize> = (0..daemons.len())
-                .filter(|&d| daemon_runs_on(types, &data, id, &daemons[d]))
-                .collect();
+            let compatible: Vec<usize> =
+                (0..daemons.len()).filter(|&d| daemon_runs_on(types, &data, id, &daemons[d])).collect();
             let next = groups.len();
             let group = *group_index.entry(compatible.clone()).or_insert(next);
             if group == next {

@@ -459,7 +459,10 @@ impl Group {
         let Some(filter) = &self.filter else { return true };
         let affinity_ok = !filter.honor_affinity
             || filter.requirements.is_empty()
-            || filter.requirements.iter().any(|r| requirements.compatible(interner, r, Undefined::Refused).is_ok());
+            || filter
+                .requirements
+                .iter()
+                .any(|r| requirements.compatible(interner, r, Undefined::Refused).is_ok());
         let taints_ok =
             !filter.honor_taints || taints::first_untolerated(taints, &filter.tolerations, None).is_none();
         affinity_ok && taints_ok

@@ -194,7 +194,9 @@ pub(crate) fn pod_tolerations(pod: &Pod) -> Result<Vec<Toleration>, FieldError> 
     pod.tolerations
         .iter()
         .enumerate()
-        .map(|(i, t)| Toleration::from_model(t).map_err(|m| FieldError::new(format!("spec.tolerations[{i}]"), m)))
+        .map(|(i, t)| {
+            Toleration::from_model(t).map_err(|m| FieldError::new(format!("spec.tolerations[{i}]"), m))
+        })
         .collect()
 }
 

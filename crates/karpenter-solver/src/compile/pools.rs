@@ -31,13 +31,19 @@ fn template_data(
     if let Some(weight) = pool.weight
         && !(1..=100).contains(&weight)
     {
-        return Err(FieldError::new("spec.weight", format!("weight must be between 1 and 100, got {weight}")));
+        return Err(FieldError::new(
+            "spec.weight",
+            format!("weight must be between 1 and 100, got {weight}"),
+        ));
     }
     let mut requirements = Requirements::default();
     for (i, requirement) in pool.requirements.iter().enumerate() {
         let field = format!("spec.template.spec.requirements[{i}]");
         if labels::is_restricted(&requirement.key) {
-            return Err(FieldError::new(format!("{field}.key"), format!("label {} is restricted", requirement.key)));
+            return Err(FieldError::new(
+                format!("{field}.key"),
+                format!("label {} is restricted", requirement.key),
+            ));
         }
         let built = super::selectors::build_requirement(interner, requirement, &field)?;
         let key = interner.key(&requirement.key);

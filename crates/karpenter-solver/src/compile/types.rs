@@ -20,7 +20,8 @@ pub(crate) fn compile_instance_type(
     }
     let mut requirements = Requirements::default();
     for (i, requirement) in it.requirements.iter().enumerate() {
-        let built = super::selectors::build_requirement(interner, requirement, &format!("requirements[{i}]"))?;
+        let built =
+            super::selectors::build_requirement(interner, requirement, &format!("requirements[{i}]"))?;
         let key = interner.key(&requirement.key);
         requirements.add(interner, key, built);
     }
@@ -48,7 +49,10 @@ pub(crate) fn compile_instance_type(
     let mut offerings = Vec::with_capacity(it.offerings.len());
     for (i, offering) in it.offerings.iter().enumerate() {
         if offering.zone.is_empty() || offering.capacity_type.is_empty() {
-            return Err(FieldError::new(format!("offerings[{i}]"), "an offering needs a zone and a capacity type"));
+            return Err(FieldError::new(
+                format!("offerings[{i}]"),
+                "an offering needs a zone and a capacity type",
+            ));
         }
         if !offering.price.is_finite() || offering.price < 0.0 {
             return Err(FieldError::new(
@@ -68,7 +72,9 @@ pub(crate) fn compile_instance_type(
 
 /// Notices about offerings the solver ignores: capacity reservations need the reservation manager of upstream's
 /// scheduler, which is not modelled yet, so they are reported rather than launched into as if on-demand.
-pub(crate) fn ignored_offerings(it: &model::InstanceType) -> impl Iterator<Item = crate::plan::InputError> + '_ {
+pub(crate) fn ignored_offerings(
+    it: &model::InstanceType,
+) -> impl Iterator<Item = crate::plan::InputError> + '_ {
     it.offerings.iter().enumerate().filter(|(_, o)| o.capacity_type == labels::CAPACITY_TYPE_RESERVED).map(
         |(i, _)| {
             FieldError::new(

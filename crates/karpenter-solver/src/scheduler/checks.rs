@@ -107,7 +107,7 @@ pub(crate) fn admit<'t>(
     Ok(narrowed)
 }
 
-/// 1. The pod's requests fit the target's room.
+/// Check 1: the pod's requests fit the target's room.
 pub(crate) fn resources(target: &Target<'_>, attempt: &Attempt<'_>) -> Result<(), Refusal> {
     let requests = &attempt.data.requests;
     let fits = match target.room {
@@ -123,7 +123,7 @@ pub(crate) fn resources(target: &Target<'_>, attempt: &Attempt<'_>) -> Result<()
     }
 }
 
-/// 2. The pod tolerates every taint of the target (with PreferNoSchedule once relaxation allows it).
+/// Check 2: the pod tolerates every taint of the target (with PreferNoSchedule once relaxation allows it).
 pub(crate) fn taints(target: &Target<'_>, attempt: &Attempt<'_>) -> Result<(), Refusal> {
     match taints::first_untolerated(target.taints, &attempt.data.tolerations, attempt.extra_toleration) {
         Some(taint) => {
@@ -133,7 +133,7 @@ pub(crate) fn taints(target: &Target<'_>, attempt: &Attempt<'_>) -> Result<(), R
     }
 }
 
-/// 3. None of the pod's host ports collides with one already taken on the target.
+/// Check 3: none of the pod's host ports collides with one already taken on the target.
 pub(crate) fn host_ports(target: &Target<'_>, attempt: &Attempt<'_>) -> Result<(), Refusal> {
     match ports_collide(&attempt.data.host_ports, target.ports) {
         Some((port, taken)) => Err(Refusal::new(
@@ -144,16 +144,20 @@ pub(crate) fn host_ports(target: &Target<'_>, attempt: &Attempt<'_>) -> Result<(
     }
 }
 
-/// 4. The target's labels allow the pod's node selector and node affinity.
-pub(crate) fn requirements(interner: &Interner, target: &Target<'_>, attempt: &Attempt<'_>) -> Result<(), Refusal> {
+/// Check 4: the target's labels allow the pod's node selector and node affinity.
+pub(crate) fn requirements(
+    interner: &Interner,
+    target: &Target<'_>,
+    attempt: &Attempt<'_>,
+) -> Result<(), Refusal> {
     target.requirements.compatible(interner, attempt.requirements, target.undefined).map_err(|conflict| {
         let why = attempt.words(|| target.requirements.explain(interner, attempt.requirements, conflict));
         Refusal::new(Check::Requirements, format!("incompatible requirements, {why}"))
     })
 }
 
-/// 5. Adds a volume alternative and the topology's domain requirements to `requirements`, checking each is
-/// compatible.
+/// Check 5: adds a volume alternative and the topology's domain requirements to `requirements`, checking each
+/// is compatible.
 pub(crate) fn volumes_and_topology<'r>(
     interner: &Interner,
     topology: &Topology,
@@ -197,7 +201,7 @@ pub(crate) fn volume_alternatives(data: &PodData) -> impl Iterator<Item = Option
     (0..count).map(|i| data.volume_alternatives.get(i))
 }
 
-/// 6. The claim's instance types that can hold its pods and this one (with the DaemonSet overhead of each
+/// Check 6: the claim's instance types that can hold its pods and this one (with the DaemonSet overhead of each
 /// type's group, whose pods must not take the pod's host ports either) and be bought under `requirements`.
 pub(crate) fn claim_instance_types(
     types: Types<'_>,
@@ -225,7 +229,11 @@ pub(crate) fn ports_collide<'p>(
 }
 
 /// Adds requirements, copying the borrowed set (and the added requirement) only when one actually narrows it.
-pub(crate) fn add_narrowing(interner: &Interner, requirements: &mut Cow<'_, Requirements>, added: &Requirements) {
+pub(crate) fn add_narrowing(
+    interner: &Interner,
+    requirements: &mut Cow<'_, Requirements>,
+    added: &Requirements,
+) {
     for (key, requirement) in added.iter() {
         let narrows = match requirements.get(key) {
             Some(existing) => requirement.intersection(interner, existing) != *existing,

@@ -51,7 +51,9 @@ impl Scheduler<'_> {
                 continue;
             }
             let template = self.prepared.template(claim.pool);
-            if let Ok(admission) = self.admit_to_claim(template, claim, attempt, crate::filter::MinValues::Strict) {
+            if let Ok(admission) =
+                self.admit_to_claim(template, claim, attempt, crate::filter::MinValues::Strict)
+            {
                 self.commit(claim_id, attempt.pod, admission);
                 self.reorder_claim(position);
                 return true;
@@ -78,8 +80,10 @@ impl Scheduler<'_> {
                 message,
             };
             if budget.remaining_nodes.is_some_and(|n| n <= 0) {
-                rejections
-                    .push(rejection(vec![Check::Limits], "node limits have been exhausted for nodepool".into()));
+                rejections.push(rejection(
+                    vec![Check::Limits],
+                    "node limits have been exhausted for nodepool".into(),
+                ));
                 continue;
             }
             let within_limits: Vec<TypeId> = template
@@ -119,7 +123,8 @@ impl Scheduler<'_> {
                     self.claims[claim_id.index()].min_values_relaxed = min_values_relaxed;
                     // A new claim holds one pod, so it goes after every claim with one pod and before fuller ones.
                     let claims = &self.claims;
-                    let position = self.claim_order.partition_point(|&other| claims[other.index()].pods.len() <= 1);
+                    let position =
+                        self.claim_order.partition_point(|&other| claims[other.index()].pods.len() <= 1);
                     self.claim_order.insert(position, claim_id);
                     self.charge_limits(claim_id);
                     return Ok(());

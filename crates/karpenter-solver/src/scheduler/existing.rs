@@ -45,9 +45,16 @@ impl<'a> Node<'a> {
         };
         let narrowed = checks::admit(interner, &target, attempt).ok()?;
         checks::volume_alternatives(attempt.data).find_map(|volume| {
-            checks::volumes_and_topology(interner, topology, narrowed.clone(), volume, attempt, Undefined::Refused)
-                .ok()
-                .map(std::borrow::Cow::into_owned)
+            checks::volumes_and_topology(
+                interner,
+                topology,
+                narrowed.clone(),
+                volume,
+                attempt,
+                Undefined::Refused,
+            )
+            .ok()
+            .map(std::borrow::Cow::into_owned)
         })
     }
 }

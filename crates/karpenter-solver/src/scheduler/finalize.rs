@@ -4,17 +4,17 @@
 
 use std::collections::HashMap;
 
+use crate::MinValuesPolicy;
 use crate::filter::{cheapest_price, compatible_offerings, satisfies_min_values};
 use crate::ids::{PodId, TypeId};
 use crate::labels;
 use crate::model::NodeSelectorRequirement;
 use crate::plan::{
-    Check, ExistingNodePlacement, InstanceTypeOption, NewNodeClaim, Plan, PoolRejection, SolveStats, Unschedulable,
-    UnschedulablePod,
+    Check, ExistingNodePlacement, InstanceTypeOption, NewNodeClaim, Plan, PoolRejection, SolveStats,
+    Unschedulable, UnschedulablePod,
 };
 use crate::requirements::{Interner, Requirement};
 use crate::resources::{self, Res};
-use crate::MinValuesPolicy;
 
 use super::Scheduler;
 use super::claims::Claim;
@@ -119,7 +119,8 @@ impl Scheduler<'_> {
             .iter()
             .map(|&it| (it, cheapest_price(interner, types.get(it), &requirements)))
             .collect();
-        options.sort_by(|a, b| a.1.total_cmp(&b.1).then_with(|| types.get(a.0).name.cmp(&types.get(b.0).name)));
+        options
+            .sort_by(|a, b| a.1.total_cmp(&b.1).then_with(|| types.get(a.0).name.cmp(&types.get(b.0).name)));
         options.truncate(config.max_instance_types);
         if requirements.has_min_values() && config.min_values_policy == MinValuesPolicy::Strict {
             let kept: Vec<TypeId> = options.iter().map(|o| o.0).collect();
@@ -151,7 +152,8 @@ impl Scheduler<'_> {
                 continue;
             }
             // A key the instance types define gets its value from the launched type, not from the requirement.
-            let defined_by_types = options.iter().any(|(it, _)| types.get(*it).requirements.get(key).is_some());
+            let defined_by_types =
+                options.iter().any(|(it, _)| types.get(*it).requirements.get(key).is_some());
             if !labels::is_label_resolved_by_provider(name)
                 && !defined_by_types
                 && !labels_out.contains_key(name)
@@ -197,7 +199,12 @@ impl Scheduler<'_> {
     }
 }
 
-fn push_selectors(out: &mut Vec<NodeSelectorRequirement>, key: &str, requirement: &Requirement, interner: &Interner) {
+fn push_selectors(
+    out: &mut Vec<NodeSelectorRequirement>,
+    key: &str,
+    requirement: &Requirement,
+    interner: &Interner,
+) {
     for (operator, values) in requirement.to_selector(interner) {
         out.push(NodeSelectorRequirement {
             key: key.to_string(),

@@ -79,7 +79,8 @@ impl<'a> Scheduler<'a> {
         };
         for data in &c.nodes {
             scheduler.nodes.push(Node::new(prepared, c, data));
-            if let Some(hostname) = data.requirements.get(c.keys().hostname).and_then(|r| r.values().first()) {
+            if let Some(hostname) = data.requirements.get(c.keys().hostname).and_then(|r| r.values().first())
+            {
                 scheduler.topology.register_hostname(*hostname);
             }
             // Existing capacity of a NodePool counts against its limits.

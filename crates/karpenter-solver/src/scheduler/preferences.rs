@@ -37,10 +37,16 @@ impl Relaxation {
 
     /// The pod's requirements for this attempt: node selector, the current required term, and (under Respect)
     /// the heaviest preferred term not yet dropped.
-    pub(crate) fn requirements(&self, interner: &Interner, pod: &PodData, policy: PreferencePolicy) -> Requirements {
+    pub(crate) fn requirements(
+        &self,
+        interner: &Interner,
+        pod: &PodData,
+        policy: PreferencePolicy,
+    ) -> Requirements {
         let mut requirements = pod.node_selector.clone();
         if policy == PreferencePolicy::Respect
-            && let Some(term) = pod.preferred_terms.get(self.preferred_terms_dropped) {
+            && let Some(term) = pod.preferred_terms.get(self.preferred_terms_dropped)
+        {
             requirements.add_all(interner, term);
         }
         if let Some(term) = pod.required_terms.get(self.required_terms_dropped) {
@@ -63,7 +69,12 @@ impl Relaxation {
     /// heaviest preferred pod-affinity, pod-anti-affinity and node-affinity terms, one ScheduleAnyway spread
     /// constraint, and last a toleration of PreferNoSchedule taints. Under the Ignore policy preferences were never
     /// in force, so there is nothing to drop. False when nothing is left to relax.
-    pub(crate) fn relax(&mut self, pod: &PodData, policy: PreferencePolicy, taints: PreferNoScheduleTaints) -> bool {
+    pub(crate) fn relax(
+        &mut self,
+        pod: &PodData,
+        policy: PreferencePolicy,
+        taints: PreferNoScheduleTaints,
+    ) -> bool {
         let respect = policy == PreferencePolicy::Respect;
         if pod.required_terms.len().saturating_sub(self.required_terms_dropped) > 1 {
             self.required_terms_dropped += 1;
