@@ -125,7 +125,7 @@ fn node_strategy() -> impl Strategy<Value = GenNode> {
         })
 }
 
-fn problem_strategy() -> impl Strategy<Value = Problem> {
+pub(crate) fn problem_strategy() -> impl Strategy<Value = Problem> {
     (
         prop::collection::vec(pod_strategy(), 0..40),
         prop::collection::vec(type_strategy(), 1..8),
@@ -413,7 +413,7 @@ proptest! {
 
 /// Which topology rule a generated pod follows.
 #[derive(Debug, Clone, Copy)]
-enum Rule {
+pub(crate) enum Rule {
     /// Zone spread, maxSkew 1 or 2, over pods of the same rule.
     Spread(i32),
     /// Required hostname anti-affinity to pods of the same rule.
@@ -445,7 +445,7 @@ fn app_of(rule: Rule) -> &'static str {
     }
 }
 
-fn topology_problem_strategy() -> impl Strategy<Value = (Problem, Vec<Rule>)> {
+pub(crate) fn topology_problem_strategy() -> impl Strategy<Value = (Problem, Vec<Rule>)> {
     (
         prop::collection::vec((pod_strategy(), rule_strategy()), 0..40),
         prop::collection::vec(type_strategy(), 1..6),

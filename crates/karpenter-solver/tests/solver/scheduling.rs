@@ -2,7 +2,7 @@
 //! (`pkg/controllers/provisioning/scheduling/suite_test.go`, `instance_selection_test.go`). Each case is a fixture
 //! and the rendered plan it must produce.
 
-mod fixture;
+use karpenter_fixture as fixture;
 
 use expect_test::{Expect, expect};
 use karpenter_solver::solve;

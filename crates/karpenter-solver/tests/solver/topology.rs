@@ -1,7 +1,7 @@
 //! Topology spread, pod affinity and anti-affinity, preferences, host ports and volumes, case by case, after
 //! upstream's `topology_test.go` and the preference and host-port cases of `suite_test.go`.
 
-mod fixture;
+use karpenter_fixture as fixture;
 
 use expect_test::{Expect, expect};
 use karpenter_solver::solve;
