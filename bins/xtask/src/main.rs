@@ -18,6 +18,7 @@ mod cluster;
 mod layers;
 mod moto;
 mod process;
+mod tidy;
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -34,8 +35,11 @@ fn main() -> ExitCode {
         Some("layers") => layers::check(&workspace_root()).map(|report| {
             say(&report);
         }),
+        Some("tidy") => tidy::check(&workspace_root()).map(|report| {
+            say(&report);
+        }),
         _ => {
-            say("usage: cargo xtask <ci|layers|catalog-data|cluster up|down|status|build|moto up|down>");
+            say("usage: cargo xtask <ci|layers|tidy|catalog-data|cluster up|down|status|build|moto up|down>");
             return ExitCode::from(2);
         }
     };
@@ -62,10 +66,24 @@ fn ci() -> Result<()> {
     cargo(&root, &["fmt", "--all", "--", "--check"]).context("formatting differs: run `cargo fmt --all`")?;
     cargo(&root, &["clippy", "--workspace", "--all-targets", "--locked", "--", "-D", "warnings"])?;
     say(&layers::check(&root)?);
+    say(&tidy::check(&root)?);
     if Command::new("cargo").args(["deny", "--version"]).output().is_ok_and(|o| o.status.success()) {
         cargo(&root, &["deny", "check"])?;
     } else {
         say("cargo-deny is not installed; skipping `cargo deny check`");
+    }
+    say("$ RUSTDOCFLAGS='-D warnings' cargo doc --workspace --no-deps --locked");
+    let docs = Command::new("cargo")
+        .args(["doc", "--workspace", "--no-deps", "--locked"])
+        .env("RUSTDOCFLAGS", "-D warnings")
+        .current_dir(&root)
+        .status()
+        .context("could not start cargo doc")?;
+    if !docs.success() {
+        bail!("cargo doc failed with {docs}: the docs have broken links or other warnings");
+    }
+    for example in examples(&root)? {
+        cargo(&root, &["run", "--locked", "-p", "karpenter-examples", "--example", &example])?;
     }
     // Integration tests run against the real components: start them, run every test, and stop them whatever the
     // outcome. Tests run last so that their summary closes the log.
@@ -74,10 +92,40 @@ fn ci() -> Result<()> {
         let _ = cluster::run(&root, Some("down"));
         return Err(error);
     }
-    let tests = cargo(&root, &["test", "--workspace", "--locked"]);
+    let features = cluster_test_features(&root)?;
+    let tests = cargo(&root, &["test", "--workspace", "--locked", "--features", &features]);
     let _ = moto::run(&root, Some("down"));
     let _ = cluster::run(&root, Some("down"));
     tests
+}
+
+/// The examples of `examples/examples/`, by name.
+fn examples(root: &Path) -> Result<Vec<String>> {
+    let dir = root.join("examples/examples");
+    let mut names: Vec<String> = std::fs::read_dir(&dir)
+        .with_context(|| format!("reading {}", dir.display()))?
+        .filter_map(|entry| entry.ok()?.file_name().to_str()?.strip_suffix(".rs").map(str::to_string))
+        .collect();
+    names.sort();
+    Ok(names)
+}
+
+/// `crate/cluster-tests` for every workspace crate that declares the feature.
+fn cluster_test_features(root: &Path) -> Result<String> {
+    let output = Command::new("cargo")
+        .args(["metadata", "--format-version", "1", "--locked", "--no-deps"])
+        .current_dir(root)
+        .output()
+        .context("could not run cargo metadata")?;
+    let metadata: serde_json::Value =
+        serde_json::from_slice(&output.stdout).context("reading cargo metadata")?;
+    let packages = metadata["packages"].as_array().context("cargo metadata lists no packages")?;
+    let features: Vec<String> = packages
+        .iter()
+        .filter(|p| p["features"].get("cluster-tests").is_some())
+        .filter_map(|p| Some(format!("{}/cluster-tests", p["name"].as_str()?)))
+        .collect();
+    Ok(features.join(","))
 }
 
 fn cargo(root: &Path, args: &[&str]) -> Result<()> {

@@ -1,6 +1,7 @@
 //! The CRDs on the real API server of the test cluster (`cargo xtask cluster up`): upstream-style manifests are
 //! accepted and defaulted as upstream's CRDs default them, and each class of bad object is rejected by the API
 //! server with a message that names the field.
+#![cfg(feature = "cluster-tests")]
 
 mod common;
 

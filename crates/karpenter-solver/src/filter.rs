@@ -60,18 +60,24 @@ pub(crate) struct Filtered {
     pub(crate) min_values_relaxed: bool,
 }
 
+/// What to narrow: candidate types, under requirements (whose minValues a relaxation may lower), for requests.
+pub(crate) struct Query<'q> {
+    pub(crate) candidates: &'q [TypeId],
+    pub(crate) requirements: &'q mut Requirements,
+    pub(crate) requests: &'q Res,
+    pub(crate) min_values: MinValues,
+    pub(crate) check: RequirementsCheck,
+}
+
 /// `filterInstanceTypesByRequirements`: the types whose labels intersect the requirements, that have room for
-/// `requests` plus their overhead (`overhead_of` answers `None` for a type that cannot be used at all), and that
-/// have an available offering the requirements allow; then minValues.
+/// the requests plus their overhead (`overhead_of` answers `None` for a type that cannot be used at all), and
+/// that have an available offering the requirements allow; then minValues.
 pub(crate) fn filter_instance_types<'o>(
     types: Types<'_>,
-    candidates: &[TypeId],
-    requirements: &mut Requirements,
-    requests: &Res,
+    query: Query<'_>,
     overhead_of: impl Fn(TypeId) -> Option<&'o Res>,
-    min_values: MinValues,
-    check: RequirementsCheck,
 ) -> Result<Filtered, FilterFailure> {
+    let Query { candidates, requirements, requests, min_values, check } = query;
     let mut failure = FilterFailure::default();
     let mut remaining = Vec::with_capacity(candidates.len());
     for &id in candidates {

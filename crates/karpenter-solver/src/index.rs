@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use crate::SolverConfig;
 use crate::compile::{self, KeyCheck};
-use crate::filter::{RequirementsCheck, filter_instance_types, offering_allowed};
+use crate::filter::{Query, RequirementsCheck, filter_instance_types, offering_allowed};
 use crate::ids::TypeId;
 use crate::model::{InstanceType, NodePool, NodeSelectorRequirement};
 use crate::plan::InputError;
@@ -67,15 +67,14 @@ impl InstanceTypeIndex {
         let zero = prepared.table.zero();
         let mut requirements = template.requirements.clone();
         let types = crate::filter::Types { interner: &interner, list: &prepared.instance_types };
-        let allowed = match filter_instance_types(
-            types,
-            &template.instance_types,
-            &mut requirements,
-            &zero,
-            |_| Some(&zero),
-            prepared.config.min_values(),
-            RequirementsCheck::Check,
-        ) {
+        let query = Query {
+            candidates: &template.instance_types,
+            requirements: &mut requirements,
+            requests: &zero,
+            min_values: prepared.config.min_values(),
+            check: RequirementsCheck::Check,
+        };
+        let allowed = match filter_instance_types(types, query, |_| Some(&zero)) {
             Ok(filtered) => filtered.types,
             Err(_) => Vec::new(),
         };

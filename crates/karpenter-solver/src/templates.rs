@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use crate::compile::{PodData, TemplateData};
-use crate::filter::{FilterFailure, MinValues, RequirementsCheck, Types, filter_instance_types};
+use crate::filter::{FilterFailure, MinValues, Query, RequirementsCheck, Types, filter_instance_types};
 use crate::ids::TypeId;
 use crate::podterms::HostPort;
 use crate::resources::{self, Res, ResourceTable};
@@ -44,15 +44,14 @@ impl Template {
     ) -> Result<Template, String> {
         let zero = table.zero();
         let mut requirements = data.requirements.clone();
-        let outcome = filter_instance_types(
-            types,
-            &data.instance_types,
-            &mut requirements,
-            &zero,
-            |_| Some(&zero),
+        let query = Query {
+            candidates: &data.instance_types,
+            requirements: &mut requirements,
+            requests: &zero,
             min_values,
-            RequirementsCheck::Check,
-        );
+            check: RequirementsCheck::Check,
+        };
+        let outcome = filter_instance_types(types, query, |_| Some(&zero));
         let instance_types = match outcome {
             Ok(filtered) => filtered.types,
             Err(failure) => return Err(refusal(&failure)),

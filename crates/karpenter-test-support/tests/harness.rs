@@ -1,5 +1,6 @@
 //! The harness works against the real components: the real scheduler marks pods Unschedulable while no node
 //! exists, binds them once a KWOK node appears, and KWOK runs them; the AWS SDK talks to moto.
+#![cfg(feature = "cluster-tests")]
 
 use std::time::{Duration, Instant};
 

@@ -17,7 +17,7 @@
 use std::borrow::Cow;
 
 use crate::compile::PodData;
-use crate::filter::{FilterFailure, MinValues, RequirementsCheck, Types, filter_instance_types};
+use crate::filter::{FilterFailure, Query, Types, filter_instance_types};
 use crate::ids::{PodId, TypeId};
 use crate::interner::Interner;
 use crate::plan::Check;
@@ -206,18 +206,14 @@ pub(crate) fn volume_alternatives(data: &PodData) -> impl Iterator<Item = Option
 pub(crate) fn claim_instance_types(
     types: Types<'_>,
     template: &Template,
-    candidates: &[TypeId],
-    requirements: &mut Requirements,
-    requests: &Res,
     pod: &PodData,
-    min_values: MinValues,
-    check: RequirementsCheck,
+    query: Query<'_>,
 ) -> Result<crate::filter::Filtered, FilterFailure> {
     let overhead_of = |it: TypeId| {
         let group = template.group(it)?;
         ports_collide(&pod.host_ports, &group.ports).is_none().then_some(&group.overhead)
     };
-    filter_instance_types(types, candidates, requirements, requests, overhead_of, min_values, check)
+    filter_instance_types(types, query, overhead_of)
 }
 
 /// The first of `ports` that collides with one of `taken`, with what it collides with.

@@ -4,7 +4,7 @@
 
 use std::borrow::Cow;
 
-use crate::filter::{Filtered, RequirementsCheck};
+use crate::filter::{Filtered, Query, RequirementsCheck};
 use crate::ids::{ClaimId, PodId, PoolId, TypeId, ValueId};
 use crate::plan::{Check, PoolRejection, Unschedulable};
 use crate::podterms::HostPort;
@@ -182,16 +182,14 @@ impl Scheduler<'_> {
             let changed = matches!(&narrowed, Cow::Owned(r) if *r != claim.requirements);
             let mut effective = narrowed.into_owned();
             let check = if changed { RequirementsCheck::Check } else { RequirementsCheck::AlreadyMet };
-            match checks::claim_instance_types(
-                self.types(),
-                template,
-                &claim.instance_types,
-                &mut effective,
-                &new_requests,
-                pod,
+            let query = Query {
+                candidates: &claim.instance_types,
+                requirements: &mut effective,
+                requests: &new_requests,
                 min_values,
                 check,
-            ) {
+            };
+            match checks::claim_instance_types(self.types(), template, pod, query) {
                 Ok(Filtered { types, min_values_relaxed }) => {
                     let changed = changed || min_values_relaxed;
                     return Ok(Admission {

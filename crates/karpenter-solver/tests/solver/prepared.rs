@@ -39,8 +39,7 @@ fn rounds_match(problem: &Problem) -> Result<(), TestCaseError> {
     let config = karpenter_solver::SolverConfig::default();
     let prepared = Prepared::from_problem(problem, &config);
     let odd = with_pods(problem, |i| i % 2 == 1);
-    let plans: Vec<Plan> =
-        [problem, &odd, problem].iter().map(|p| prepared.solve(&Round::of(p))).collect();
+    let plans: Vec<Plan> = [problem, &odd, problem].iter().map(|p| prepared.solve(&Round::of(p))).collect();
     prop_assert_eq!(&plans[0], &solve(problem, &config), "first round");
     prop_assert_eq!(&plans[1], &solve(&odd, &config), "a second round with other pods");
     prop_assert_eq!(&plans[2], &plans[0], "the first round again");
@@ -116,6 +115,9 @@ pod web x4 cpu=1
     let clock = || std::time::Duration::from_millis(ticks.fetch_add(1, std::sync::atomic::Ordering::SeqCst));
     let timed = prepared.solve(&Round { clock: Some(&clock), ..Round::of(&problem) });
     let phases = timed.stats.phases.expect("a clock times every phase");
-    assert_eq!(phases.compile + phases.topology + phases.schedule + phases.finalize, std::time::Duration::from_millis(4));
+    assert_eq!(
+        phases.compile + phases.topology + phases.schedule + phases.finalize,
+        std::time::Duration::from_millis(4)
+    );
     assert_eq!(Plan { stats: plan.stats.clone(), ..timed }, plan, "the clock changes nothing else");
 }
