@@ -2,11 +2,9 @@
 //! either in the problem or reported (never both, never neither), and the problem holds no pod that is neither
 //! pending nor leaving a deleting node.
 
-mod common;
-
 use std::collections::BTreeSet;
 
-use common::{documents, fixture, options};
+use super::common::{documents, fixture, options};
 use karpenter_snapshot::{Snapshot, is_provisionable, node_name, object_ref};
 use karpenter_solver::{SolverConfig, solve};
 use proptest::prelude::*;

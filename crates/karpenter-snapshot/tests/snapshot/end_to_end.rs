@@ -2,9 +2,7 @@
 //! (`crates/karpenter-api/tests/manifests/seed.yaml`), a tainted bootstrap node, the VPC CNI and kube-proxy
 //! DaemonSets and five pending `inflate` pods, solved over the embedded AWS catalog.
 
-mod common;
-
-use common::{api_manifest, fixture, load, options};
+use super::common::{api_manifest, fixture, load, options};
 use expect_test::expect;
 use karpenter_catalog::Catalog;
 use karpenter_snapshot::ProviderFlags;

@@ -2,11 +2,9 @@
 //! manifests. Each test prints what the solver receives and every report; `UPDATE_EXPECT=1 cargo test` rewrites
 //! the snapshots.
 
-mod common;
-
 use std::collections::BTreeMap;
 
-use common::{api_manifest, fixture, load, options, render, render_reports};
+use super::common::{api_manifest, fixture, load, options, render, render_reports};
 use expect_test::{Expect, expect};
 use karpenter_snapshot::{
     PdbLimits, ProviderFlags, do_not_disrupt, is_evictable, is_provisionable, node_class_settings,
