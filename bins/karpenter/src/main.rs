@@ -1,8 +1,9 @@
 //! The `karpenter` command line.
 //!
 //! `karpenter catalog` lists the instance types a set of NodePool requirements allows, from the embedded AWS
-//! catalog, as a table or as JSON. `karpenter crds` prints the CustomResourceDefinitions of NodePool, NodeClaim
-//! and EC2NodeClass, or writes them into a directory (the Helm chart's `crds/`).
+//! catalog, as a table or as JSON. `karpenter crds` prints the CustomResourceDefinitions of NodePool, NodeClaim,
+//! EC2NodeClass and the KWOK provider's KWOKNodeClass, or writes them into a directory (the Helm chart's
+//! `crds/`).
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -26,7 +27,7 @@ struct Cli {
 enum Command {
     /// List the instance types a set of NodePool requirements allows.
     Catalog(CatalogArgs),
-    /// Print the CRDs of NodePool, NodeClaim and EC2NodeClass as YAML.
+    /// Print the CRDs of NodePool, NodeClaim, EC2NodeClass and KWOKNodeClass as YAML.
     Crds(CrdsArgs),
 }
 

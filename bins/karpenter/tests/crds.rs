@@ -24,6 +24,7 @@ fn crds_dir_writes_one_file_per_kind() {
         written,
         [
             "karpenter.k8s.aws_ec2nodeclasses.yaml",
+            "karpenter.kwok.sh_kwoknodeclasses.yaml",
             "karpenter.sh_nodeclaims.yaml",
             "karpenter.sh_nodepools.yaml"
         ]

@@ -1,10 +1,10 @@
-//! The CustomResourceDefinitions of the three kinds, generated from the Rust types, and their YAML.
+//! The CustomResourceDefinitions of the four kinds, generated from the Rust types, and their YAML.
 
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::CustomResourceExt;
 use serde_json::json;
 
-use crate::{EC2NodeClass, NodeClaim, NodePool};
+use crate::{EC2NodeClass, KWOKNodeClass, NodeClaim, NodePool};
 
 /// Why the CRDs could not be rendered.
 #[derive(Debug, thiserror::Error)]
@@ -27,9 +27,12 @@ pub enum Error {
     },
 }
 
-/// The NodePool, NodeClaim and EC2NodeClass definitions, in that order.
+/// The NodePool, NodeClaim, EC2NodeClass and KWOKNodeClass definitions, in that order.
 pub fn all() -> Result<Vec<CustomResourceDefinition>, Error> {
-    [NodePool::crd(), NodeClaim::crd(), EC2NodeClass::crd()].into_iter().map(finalized).collect()
+    [NodePool::crd(), NodeClaim::crd(), EC2NodeClass::crd(), KWOKNodeClass::crd()]
+        .into_iter()
+        .map(finalized)
+        .collect()
 }
 
 /// Each definition as a YAML document (starting with `---`), with the file name upstream gives it
@@ -70,8 +73,8 @@ pub fn to_yaml() -> Result<String, Error> {
 }
 
 /// Brings kube's generated definition to upstream's shape: the list kind named, the standard object fields
-/// declared, no schema title, `spec` optional where upstream's Go type omits it when empty (EC2NodeClass), and
-/// [`crate::schema::finalize`] over everything.
+/// declared, no schema title, `spec` optional where upstream's Go type omits it when empty (EC2NodeClass,
+/// KWOKNodeClass), and [`crate::schema::finalize`] over everything.
 fn finalized(crd: CustomResourceDefinition) -> Result<CustomResourceDefinition, Error> {
     let name = crd.metadata.name.clone().unwrap_or_default();
     let serialize = |source| Error::Serialize { name: name.clone(), source };
@@ -82,7 +85,7 @@ fn finalized(crd: CustomResourceDefinition) -> Result<CustomResourceDefinition, 
         let schema = &mut version["schema"]["openAPIV3Schema"];
         if let Some(schema) = schema.as_object_mut() {
             schema.remove("title");
-            if kind == "EC2NodeClass" {
+            if kind == "EC2NodeClass" || kind == "KWOKNodeClass" {
                 schema.remove("required");
             }
         }

@@ -1,6 +1,7 @@
 //! The custom resources users already write for Karpenter — `karpenter.sh/v1` NodePool and NodeClaim and
-//! `karpenter.k8s.aws/v1` EC2NodeClass — with their CRDs and drift hashes, so that upstream manifests apply
-//! unchanged and NodeClaims launched by upstream Karpenter are not seen as drifted.
+//! `karpenter.k8s.aws/v1` EC2NodeClass, and the KWOK provider's `karpenter.kwok.sh/v1alpha1` KWOKNodeClass —
+//! with their CRDs and drift hashes, so that upstream manifests apply unchanged and NodeClaims launched by
+//! upstream Karpenter are not seen as drifted.
 //!
 //! The types follow upstream's Go API field for field (`pkg/apis/v1` in kubernetes-sigs/karpenter and in
 //! aws/karpenter-provider-aws). Optional fields are `Option`s, lists and maps included, so that an absent list and
@@ -32,6 +33,7 @@
 pub mod crds;
 mod ec2nodeclass;
 mod hash;
+pub mod kwok;
 pub mod labels;
 mod nodeclaim;
 mod nodepool;
@@ -47,6 +49,7 @@ pub use ec2nodeclass::{
     PlacementGroupSelector, SecurityGroup, SecurityGroupSelectorTerm, Subnet, SubnetSelectorTerm, VolumeType,
 };
 pub use hash::Error as HashError;
+pub use kwok::{KWOKNodeClass, KWOKNodeClassSpec, KWOKNodeClassStatus};
 pub use nodeclaim::{
     NodeClaim, NodeClaimSpec, NodeClaimStatus, NodeClassReference, NodeSelectorOperator,
     NodeSelectorRequirementWithMinValues, ResourceRequirements,

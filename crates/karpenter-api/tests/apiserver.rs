@@ -127,6 +127,7 @@ async fn every_manifest_is_accepted_and_defaulted_as_upstream() {
         let decoded = match document.kind() {
             "NodePool" => serde_json::from_value::<karpenter_api::NodePool>(stored).map(drop),
             "NodeClaim" => serde_json::from_value::<karpenter_api::NodeClaim>(stored).map(drop),
+            "KWOKNodeClass" => serde_json::from_value::<karpenter_api::KWOKNodeClass>(stored).map(drop),
             _ => serde_json::from_value::<karpenter_api::EC2NodeClass>(stored).map(drop),
         };
         decoded.unwrap_or_else(|e| panic!("{}: the stored object does not decode: {e}", document.file));
@@ -138,6 +139,7 @@ async fn every_manifest_is_accepted_and_defaulted_as_upstream() {
         ec2nodeclass-every-field.yaml EC2NodeClass/every-field: -
         ec2nodeclass-status.yaml EC2NodeClass/resolved: spec.metadataOptions = {"httpEndpoint":"enabled","httpProtocolIPv6":"disabled","httpPutResponseHopLimit":1,"httpTokens":"required"}
         ec2nodeclass-windows.yaml EC2NodeClass/windows: spec.metadataOptions = {"httpEndpoint":"enabled","httpProtocolIPv6":"disabled","httpPutResponseHopLimit":1,"httpTokens":"required"}
+        kwoknodeclass.yaml KWOKNodeClass/every-field: status = {"conditions":[{"lastTransitionTime":"2024-01-01T01:01:01Z","message":"","reason":"Ready","status":"True","type":"Ready"}]}
         nodeclaim-minimal.yaml NodeClaim/by-hand: spec.expireAfter = "720h"
         nodeclaim.yaml NodeClaim/default-x7k2p: -
         nodepool-every-field.yaml NodePool/every-field: -

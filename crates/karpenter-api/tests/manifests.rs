@@ -5,7 +5,7 @@
 mod common;
 
 use common::{Document, documents};
-use karpenter_api::{EC2NodeClass, NodeClaim, NodePool};
+use karpenter_api::{EC2NodeClass, KWOKNodeClass, NodeClaim, NodePool};
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -24,6 +24,7 @@ fn every_manifest_survives_a_round_trip_through_the_types() {
             "NodePool" => round_trip::<NodePool>(&document),
             "NodeClaim" => round_trip::<NodeClaim>(&document),
             "EC2NodeClass" => round_trip::<EC2NodeClass>(&document),
+            "KWOKNodeClass" => round_trip::<KWOKNodeClass>(&document),
             other => panic!("{}: unexpected kind {other}", document.file),
         };
         assert_eq!(again, document.value, "{}: {} changed in a round trip", document.file, document.name());
@@ -31,7 +32,7 @@ fn every_manifest_survives_a_round_trip_through_the_types() {
     }
     kinds.sort();
     kinds.dedup();
-    assert_eq!(kinds, ["EC2NodeClass", "NodeClaim", "NodePool"]);
+    assert_eq!(kinds, ["EC2NodeClass", "KWOKNodeClass", "NodeClaim", "NodePool"]);
 }
 
 #[derive(Deserialize)]
