@@ -5,6 +5,8 @@
 //! stream (written by `data/go-rand/main.go`, one byte per draw: the draw modulo 210), so the pods here are the
 //! pods a fresh run of one upstream benchmark builds, without a Go toolchain.
 
+pub mod pools;
+
 use std::collections::BTreeMap;
 
 use karpenter_solver::{PreferencePolicy, SolverConfig};

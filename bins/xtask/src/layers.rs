@@ -18,6 +18,8 @@ struct Layer {
     forbidden: &'static [&'static str],
     /// When set, the only external crates it may depend on directly.
     external: Option<&'static [&'static str]>,
+    /// Features turned on for the check, so that what they add is checked too.
+    features: &'static [&'static str],
 }
 
 /// The pure core: no Kubernetes client or types, no async runtime, no HTTP stack, no cloud SDK.
@@ -35,39 +37,63 @@ const LAYERS: &[Layer] = &[
         internal: &[],
         forbidden: PURE,
         external: Some(&["serde", "thiserror", "rustc-hash", "good_lp"]),
+        features: &[],
     },
-    Layer { name: "karpenter-catalog", internal: &["karpenter-solver"], forbidden: PURE, external: None },
-    Layer { name: "karpenter-fixture", internal: &["karpenter-solver"], forbidden: PURE, external: None },
-    Layer { name: "karpenter-cloud", internal: &["karpenter-solver"], forbidden: PURE, external: None },
+    Layer {
+        name: "karpenter-catalog",
+        internal: &["karpenter-solver"],
+        forbidden: PURE,
+        external: None,
+        features: &[],
+    },
+    Layer {
+        name: "karpenter-fixture",
+        internal: &["karpenter-solver"],
+        forbidden: PURE,
+        external: None,
+        features: &[],
+    },
+    Layer {
+        name: "karpenter-cloud",
+        internal: &["karpenter-solver"],
+        forbidden: PURE,
+        external: None,
+        features: &["test-util"],
+    },
     Layer {
         name: "karpenter-disruption",
         internal: &["karpenter-solver", "karpenter-cloud"],
         forbidden: PURE,
         external: None,
+        features: &[],
     },
     Layer {
         name: "karpenter-api",
         internal: &["karpenter-solver", "karpenter-catalog"],
         forbidden: TYPES_ONLY,
         external: None,
+        features: &[],
     },
     Layer {
         name: "karpenter-snapshot",
         internal: &["karpenter-solver", "karpenter-catalog", "karpenter-api", "karpenter-disruption"],
         forbidden: TYPES_ONLY,
         external: None,
+        features: &[],
     },
     Layer {
         name: "karpenter-kwok",
         internal: &["karpenter-solver", "karpenter-cloud", "karpenter-api"],
         forbidden: NO_AWS,
         external: None,
+        features: &[],
     },
     Layer {
         name: "karpenter-aws",
         internal: &["karpenter-solver", "karpenter-catalog", "karpenter-cloud", "karpenter-api"],
         forbidden: NO_KUBE_CLIENT,
         external: None,
+        features: &[],
     },
     Layer {
         name: "karpenter-operator",
@@ -81,13 +107,14 @@ const LAYERS: &[Layer] = &[
         ],
         forbidden: NO_AWS,
         external: None,
+        features: &[],
     },
-    Layer { name: "karpenter-test-support", internal: &[], forbidden: &[], external: None },
+    Layer { name: "karpenter-test-support", internal: &[], forbidden: &[], external: None, features: &[] },
     // The binaries and the dev packages sit on top and may use anything.
-    Layer { name: "karpenter", internal: &["*"], forbidden: &[], external: None },
-    Layer { name: "karpenter-benches", internal: &["*"], forbidden: &[], external: None },
-    Layer { name: "karpenter-examples", internal: &["*"], forbidden: &[], external: None },
-    Layer { name: "xtask", internal: &["*"], forbidden: &[], external: None },
+    Layer { name: "karpenter", internal: &["*"], forbidden: &[], external: None, features: &[] },
+    Layer { name: "karpenter-benches", internal: &["*"], forbidden: &[], external: None, features: &[] },
+    Layer { name: "karpenter-examples", internal: &["*"], forbidden: &[], external: None, features: &[] },
+    Layer { name: "xtask", internal: &["*"], forbidden: &[], external: None, features: &[] },
 ];
 
 /// Checks every workspace crate against its row and describes what was checked.
@@ -99,7 +126,7 @@ pub(crate) fn check(root: &Path) -> Result<String> {
         if !workspace_members(&metadata)?.contains(layer.name) {
             continue;
         }
-        let reached = reached(root, layer.name)?;
+        let reached = reached(root, layer.name, layer.features)?;
         for name in &reached {
             if let Some(prefix) = layer.forbidden.iter().find(|prefix| name.starts_with(*prefix)) {
                 problems.push(format!(
@@ -108,7 +135,12 @@ pub(crate) fn check(root: &Path) -> Result<String> {
                 ));
             }
         }
-        lines.push(format!("{} reaches none of {}", layer.name, layer.forbidden.join(", ")));
+        let with = if layer.features.is_empty() {
+            String::new()
+        } else {
+            format!(" (with {})", layer.features.join(", "))
+        };
+        lines.push(format!("{}{with} reaches none of {}", layer.name, layer.forbidden.join(", ")));
     }
     if !problems.is_empty() {
         bail!("layering violations:\n  {}", problems.join("\n  "));
@@ -171,12 +203,13 @@ fn check_direct(metadata: &Value) -> Result<Vec<String>> {
 
 /// Every crate the package reaches through normal dependencies, with features resolved for it alone (the
 /// workspace-wide graph would unify in what other crates enable, such as the test support's kube client).
-fn reached(root: &Path, package: &str) -> Result<BTreeSet<String>> {
-    let output = Command::new("cargo")
-        .args(["tree", "--locked", "-p", package, "-e", "normal", "--prefix", "none", "-f", "{p}"])
-        .current_dir(root)
-        .output()
-        .context("could not run cargo tree")?;
+fn reached(root: &Path, package: &str, features: &[&str]) -> Result<BTreeSet<String>> {
+    let mut command = Command::new("cargo");
+    command.args(["tree", "--locked", "-p", package, "-e", "normal", "--prefix", "none", "-f", "{p}"]);
+    if !features.is_empty() {
+        command.args(["--features", &features.join(",")]);
+    }
+    let output = command.current_dir(root).output().context("could not run cargo tree")?;
     if !output.status.success() {
         bail!("cargo tree -p {package} failed: {}", String::from_utf8_lossy(&output.stderr));
     }
