@@ -48,7 +48,7 @@ const LAYERS: &[Layer] = &[
     },
     Layer {
         name: "karpenter-fixture",
-        internal: &["karpenter-solver"],
+        internal: &["karpenter-solver", "karpenter-disruption"],
         forbidden: PURE,
         external: None,
         features: &[],
