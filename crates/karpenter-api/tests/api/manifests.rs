@@ -2,9 +2,7 @@
 //! drift hashes equal the ones upstream's own Go code computes (`hash-vectors.json`, written by
 //! `tools/hash-oracle`).
 
-mod common;
-
-use common::{Document, documents};
+use super::common::{Document, documents};
 use karpenter_api::{EC2NodeClass, KWOKNodeClass, NodeClaim, NodePool};
 use serde::Deserialize;
 use serde_json::Value;

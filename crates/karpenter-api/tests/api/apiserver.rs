@@ -3,11 +3,9 @@
 //! server with a message that names the field.
 #![cfg(feature = "cluster-tests")]
 
-mod common;
-
 use std::time::Duration;
 
-use common::{Document, documents};
+use super::common::{Document, documents};
 use expect_test::{Expect, expect};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{Api, ApiResource, DeleteParams, DynamicObject, Patch, PatchParams, PostParams};
