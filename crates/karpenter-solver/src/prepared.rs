@@ -115,10 +115,13 @@ impl Prepared {
         let mut interner = Interner::new(&config.well_known_labels);
         let mut table = ResourceTable::new();
         table.extend(node_pools.iter().map(|p| &p.limits));
+        // Each distinct type once: per-pool lists usually repeat the same `Arc`s.
+        let mut seen = std::collections::HashSet::new();
         table.extend(
             instance_types
                 .iter()
                 .chain(pool_instance_types.values().flatten())
+                .filter(|it| seen.insert(Arc::as_ptr(it)))
                 .flat_map(|it| ResourceTable::instance_type_lists(it)),
         );
         table.extend(ResourceTable::pod_lists(daemon_set_pods));
@@ -296,6 +299,8 @@ struct TypeCatalog<'a> {
     compiled: Vec<InstanceTypeData>,
     by_pointer: HashMap<*const InstanceType, Compiled>,
     by_name: HashMap<&'a str, Vec<(&'a InstanceType, Compiled)>>,
+    /// Types with offerings the solver ignores (and reports), in id order.
+    with_notices: Vec<TypeId>,
 }
 
 impl<'a> TypeCatalog<'a> {
@@ -319,7 +324,11 @@ impl<'a> TypeCatalog<'a> {
             let outcome = match compile_instance_type(interner, table, it) {
                 Ok(data) => {
                     self.compiled.push(data);
-                    Ok(TypeId::new(self.compiled.len() - 1))
+                    let id = TypeId::new(self.compiled.len() - 1);
+                    if compile::ignored_offerings(it).next().is_some() {
+                        self.with_notices.push(id);
+                    }
+                    Ok(id)
                 }
                 Err(error) => Err(error.on(format!("InstanceType/{}", it.name))),
             };
@@ -329,7 +338,10 @@ impl<'a> TypeCatalog<'a> {
         });
         match outcome {
             Ok(id) => {
-                errors.extend(compile::ignored_offerings(it));
+                // Only a type with reserved offerings has notices; the check is a flag, not a scan, per listing.
+                if self.with_notices.binary_search(&id).is_ok() {
+                    errors.extend(compile::ignored_offerings(it));
+                }
                 Some(id)
             }
             Err(error) => {

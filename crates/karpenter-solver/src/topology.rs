@@ -87,6 +87,20 @@ impl Constraints {
     }
 }
 
+/// Whether a group's selector picks the pod being placed, which then counts in the domain it lands in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Selection {
+    Itself,
+    OthersOnly,
+}
+
+impl Selection {
+    /// What the pod adds to its own domain's count.
+    fn own_count(self) -> i32 {
+        i32::from(self == Selection::Itself)
+    }
+}
+
 /// A topology group that left no domain for the pod; put into words by [`Topology::explain`] only when reported.
 #[derive(Debug, Clone)]
 pub(crate) struct TopologyConflict {
@@ -219,9 +233,13 @@ impl Topology {
         Constraints { owned, inverse: groups.inverse_selecting.clone() }
     }
 
-    /// True when `pod` selects itself for group `g` (it counts in its own domains).
-    fn self_selecting(&self, pod: PodId, g: usize) -> bool {
-        self.pods[pod.index()].selected_by.binary_search(&g).is_ok()
+    /// Whether `pod` selects itself for group `g` (it counts in its own domains).
+    fn selection(&self, pod: PodId, g: usize) -> Selection {
+        if self.pods[pod.index()].selected_by.binary_search(&g).is_ok() {
+            Selection::Itself
+        } else {
+            Selection::OthersOnly
+        }
     }
 
     /// `AddRequirements`: the domain requirement each constraining group allows, or the first group that allows
@@ -243,8 +261,8 @@ impl Topology {
             let group = if is_inverse { &self.inverse[g] } else { &self.groups[g] };
             let pod_domains = strict.get(group.key).unwrap_or(&exists);
             let node_domains = node.get(group.key).unwrap_or(&exists);
-            let self_selecting = !is_inverse && self.self_selecting(pod, g);
-            let allowed = group.allowed_domains(interner, self_selecting, pod_domains, node_domains);
+            let selection = if is_inverse { Selection::OthersOnly } else { self.selection(pod, g) };
+            let allowed = group.allowed_domains(interner, selection, pod_domains, node_domains);
             if allowed.shape() == Shape::DoesNotExist {
                 return Err(TopologyConflict { group: g, inverse: is_inverse });
             }
@@ -319,7 +337,7 @@ impl Topology {
                 && match group.kind {
                     Kind::AntiAffinity => group.count(hostname) > 0,
                     Kind::Spread => {
-                        group.count(hostname) + i32::from(self.self_selecting(pod, g)) > group.max_skew
+                        group.count(hostname) + self.selection(pod, g).own_count() > group.max_skew
                     }
                     Kind::Affinity => false,
                 }
@@ -488,13 +506,13 @@ impl Group {
     fn allowed_domains(
         &self,
         interner: &Interner,
-        self_selecting: bool,
+        selection: Selection,
         pod: &Requirement,
         node: &Requirement,
     ) -> Requirement {
         match self.kind {
-            Kind::Spread => self.spread_domain(interner, self_selecting, pod, node),
-            Kind::Affinity => self.affinity_domains(interner, self_selecting, pod, node),
+            Kind::Spread => self.spread_domain(interner, selection, pod, node),
+            Kind::Affinity => self.affinity_domains(interner, selection, pod, node),
             Kind::AntiAffinity => self.anti_affinity_domains(interner, pod, node),
         }
     }
@@ -532,11 +550,11 @@ impl Group {
     fn spread_domain(
         &self,
         interner: &Interner,
-        self_selecting: bool,
+        selection: Selection,
         pod: &Requirement,
         node: &Requirement,
     ) -> Requirement {
-        let extra = i32::from(self_selecting);
+        let extra = selection.own_count();
         if let Some(host) = self.single_hostname(node) {
             return if self.count(host) + extra <= self.max_skew {
                 Requirement::in_values(vec![host])
@@ -585,12 +603,12 @@ impl Group {
     fn affinity_domains(
         &self,
         interner: &Interner,
-        self_selecting: bool,
+        selection: Selection,
         pod: &Requirement,
         node: &Requirement,
     ) -> Requirement {
-        let bootstrap =
-            self_selecting && (self.occupied.is_empty() || !self.any_occupied_allowed(interner, pod));
+        let bootstrap = selection == Selection::Itself
+            && (self.occupied.is_empty() || !self.any_occupied_allowed(interner, pod));
         if let Some(host) = self.single_hostname(node) {
             let ok = pod.has(interner, host) && (self.count(host) > 0 || bootstrap);
             return if ok { Requirement::in_values(vec![host]) } else { Requirement::does_not_exist() };
