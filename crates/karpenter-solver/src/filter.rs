@@ -3,12 +3,13 @@
 //! `InstanceTypes.SatisfiesMinValues` in `pkg/cloudprovider/types.go`), shared by the scheduler,
 //! [`crate::Prepared`] and [`crate::InstanceTypeIndex`].
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use crate::compile::{InstanceTypeData, OfferingData};
 use crate::ids::{KeyId, TypeId, ValueId};
 use crate::interner::Interner;
-use crate::requirements::Requirements;
+use crate::requirements::{Requirement, Requirements};
 use crate::resources::{self, Res};
 
 /// Compiled instance types with the interner their labels are in.
@@ -33,11 +34,14 @@ pub(crate) enum MinValues {
     Relax,
 }
 
-/// Whether the requirements still have to be checked against each type.
+/// How much of the requirements still has to be checked against each type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum RequirementsCheck {
-    /// Check labels and offerings against the requirements.
+pub(crate) enum RequirementsCheck<'b> {
+    /// Check labels and offerings against all of the requirements.
     Check,
+    /// Every candidate already meets `base` (labels and an offering): only what the requirements add to it can
+    /// rule one out, so only those keys are checked, and offerings only when the zone or capacity type changed.
+    Narrowed { base: &'b Requirements },
     /// The types were already filtered by exactly these requirements: only resources can rule one out.
     AlreadyMet,
 }
@@ -66,7 +70,7 @@ pub(crate) struct Query<'q> {
     pub(crate) requirements: &'q mut Requirements,
     pub(crate) requests: &'q Res,
     pub(crate) min_values: MinValues,
-    pub(crate) check: RequirementsCheck,
+    pub(crate) check: RequirementsCheck<'q>,
 }
 
 /// `filterInstanceTypesByRequirements`: the types whose labels intersect the requirements, that have room for
@@ -78,19 +82,27 @@ pub(crate) fn filter_instance_types<'o>(
     overhead_of: impl Fn(TypeId) -> Option<&'o Res>,
 ) -> Result<Filtered, FilterFailure> {
     let Query { candidates, requirements, requests, min_values, check } = query;
+    // What must still be checked: everything, what the requirements add to a base the candidates meet, or nothing.
+    let keys = types.interner.keys();
+    let (labels, offerings) = match check {
+        RequirementsCheck::Check => (Some(Cow::Borrowed(&*requirements)), true),
+        RequirementsCheck::Narrowed { base } => {
+            let added = requirements.changed_from(base);
+            let offerings = added.get(keys.zone).is_some() || added.get(keys.capacity_type).is_some();
+            (Some(Cow::Owned(added)), offerings)
+        }
+        RequirementsCheck::AlreadyMet => (None, false),
+    };
     let mut failure = FilterFailure::default();
     let mut remaining = Vec::with_capacity(candidates.len());
+    let offering_filter = OfferingFilter::new(types.interner, requirements);
     for &id in candidates {
         let Some(overhead) = overhead_of(id) else { continue };
         let it = types.get(id);
         let fits = resources::fits_with(requests, overhead, &it.allocatable);
-        let (compatible, has_offering) = match check {
-            RequirementsCheck::Check => (
-                it.requirements.intersects(types.interner, requirements).is_ok(),
-                has_offering(types.interner, it, requirements),
-            ),
-            RequirementsCheck::AlreadyMet => (true, true),
-        };
+        let compatible =
+            labels.as_ref().is_none_or(|l| it.requirements.intersects(types.interner, l).is_ok());
+        let has_offering = !offerings || offering_filter.any(it);
         failure.requirements_met |= compatible;
         failure.fits |= fits;
         failure.has_offering |= has_offering;
@@ -126,38 +138,49 @@ pub(crate) fn filter_instance_types<'o>(
     Ok(Filtered { types: remaining, min_values_relaxed: relaxed })
 }
 
-/// True when an available offering's zone and capacity type are allowed by the requirements.
-pub(crate) fn has_offering(interner: &Interner, it: &InstanceTypeData, requirements: &Requirements) -> bool {
-    compatible_offerings(interner, it, requirements).next().is_some()
+/// The zone and capacity-type requirements offerings are matched against (upstream `Offering.Requirements`
+/// against the NodeClaim's), looked up once for many offerings.
+#[derive(Clone, Copy)]
+pub(crate) struct OfferingFilter<'r> {
+    interner: &'r Interner,
+    zone: Option<&'r Requirement>,
+    capacity_type: Option<&'r Requirement>,
 }
 
-/// Available offerings whose zone and capacity type the requirements allow (upstream `Offerings.Available()`
-/// then `Compatible`).
-pub(crate) fn compatible_offerings<'i>(
-    interner: &'i Interner,
-    it: &'i InstanceTypeData,
-    requirements: &'i Requirements,
-) -> impl Iterator<Item = &'i OfferingData> + 'i {
-    it.offerings.iter().filter(move |o| o.available && offering_allowed(interner, o, requirements))
-}
+impl<'r> OfferingFilter<'r> {
+    pub(crate) fn new(interner: &'r Interner, requirements: &'r Requirements) -> Self {
+        let keys = interner.keys();
+        OfferingFilter {
+            interner,
+            zone: requirements.get(keys.zone),
+            capacity_type: requirements.get(keys.capacity_type),
+        }
+    }
 
-/// True when the requirements allow the offering's zone and capacity type, whether or not it is available.
-pub(crate) fn offering_allowed(
-    interner: &Interner,
-    offering: &OfferingData,
-    requirements: &Requirements,
-) -> bool {
-    let keys = interner.keys();
-    requirements.get(keys.zone).is_none_or(|r| r.has(interner, offering.zone))
-        && requirements.get(keys.capacity_type).is_none_or(|r| r.has(interner, offering.capacity_type))
-}
+    /// True when the requirements allow the offering's zone and capacity type, whether or not it is available.
+    pub(crate) fn allows(&self, offering: &OfferingData) -> bool {
+        self.zone.is_none_or(|r| r.has(self.interner, offering.zone))
+            && self.capacity_type.is_none_or(|r| r.has(self.interner, offering.capacity_type))
+    }
 
-/// The price of the cheapest available offering the requirements allow.
-pub(crate) fn cheapest_price(interner: &Interner, it: &InstanceTypeData, requirements: &Requirements) -> f64 {
-    compatible_offerings(interner, it, requirements)
-        .map(|o| o.price)
-        .min_by(f64::total_cmp)
-        .unwrap_or(f64::MAX)
+    /// Available offerings the requirements allow (upstream `Offerings.Available()` then `Compatible`).
+    pub(crate) fn compatible<'i>(
+        &self,
+        it: &'i InstanceTypeData,
+    ) -> impl Iterator<Item = &'i OfferingData> + use<'i, 'r> {
+        let filter = *self;
+        it.offerings.iter().filter(move |o| o.available && filter.allows(o))
+    }
+
+    /// True when some available offering is allowed.
+    pub(crate) fn any(&self, it: &InstanceTypeData) -> bool {
+        self.compatible(it).next().is_some()
+    }
+
+    /// The price of the cheapest available offering allowed.
+    pub(crate) fn cheapest_price(&self, it: &InstanceTypeData) -> f64 {
+        self.compatible(it).map(|o| o.price).min_by(f64::total_cmp).unwrap_or(f64::MAX)
+    }
 }
 
 /// `InstanceTypes.SatisfiesMinValues`: per key with minValues, the distinct values the instance types span.

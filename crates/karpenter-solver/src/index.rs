@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use crate::SolverConfig;
 use crate::compile::{self, KeyCheck};
-use crate::filter::{Query, RequirementsCheck, filter_instance_types, offering_allowed};
+use crate::filter::{OfferingFilter, Query, RequirementsCheck, filter_instance_types};
 use crate::ids::TypeId;
 use crate::model::{InstanceType, NodePool, NodeSelectorRequirement};
 use crate::plan::InputError;
@@ -78,6 +78,7 @@ impl InstanceTypeIndex {
             Ok(filtered) => filtered.types,
             Err(_) => Vec::new(),
         };
+        let offering_filter = OfferingFilter::new(&interner, &requirements);
         Ok(allowed
             .into_iter()
             .map(|id| {
@@ -86,7 +87,7 @@ impl InstanceTypeIndex {
                     .offerings
                     .iter()
                     .enumerate()
-                    .filter(|(_, o)| offering_allowed(&interner, o, &requirements))
+                    .filter(|(_, o)| offering_filter.allows(o))
                     .map(|(position, _)| position)
                     .collect();
                 let position =
@@ -142,11 +143,12 @@ pub fn compatible_offerings(
     if it.requirements.intersects(&interner, &wanted).is_err() {
         return Ok(Vec::new());
     }
+    let offering_filter = OfferingFilter::new(&interner, &wanted);
     Ok(it
         .offerings
         .iter()
         .enumerate()
-        .filter(|(_, o)| o.available && offering_allowed(&interner, o, &wanted))
+        .filter(|(_, o)| o.available && offering_filter.allows(o))
         .map(|(position, _)| position)
         .collect())
 }

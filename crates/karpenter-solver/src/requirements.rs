@@ -466,6 +466,18 @@ impl Requirements {
         Ok(())
     }
 
+    /// The requirements of `self` that `base` does not have, or has differently: what a set narrowed from `base`
+    /// added to it.
+    pub(crate) fn changed_from(&self, base: &Requirements) -> Requirements {
+        let entries = self
+            .entries
+            .iter()
+            .filter(|(key, requirement)| base.get(*key) != Some(requirement))
+            .cloned()
+            .collect();
+        Requirements { entries }
+    }
+
     /// Explains a conflict found by [`Requirements::compatible`] in words.
     pub(crate) fn explain(&self, interner: &Interner, other: &Requirements, conflict: Conflict) -> String {
         let key = interner.key_name(conflict.key);

@@ -4,7 +4,7 @@
 
 use std::borrow::Cow;
 
-use crate::filter::{Filtered, Query, RequirementsCheck};
+use crate::filter::{Filtered, Query, RequirementsCheck, Types};
 use crate::ids::{ClaimId, PodId, PoolId, TypeId, ValueId};
 use crate::plan::{Check, PoolRejection, Unschedulable};
 use crate::podterms::HostPort;
@@ -181,7 +181,12 @@ impl Scheduler<'_> {
             };
             let changed = matches!(&narrowed, Cow::Owned(r) if *r != claim.requirements);
             let mut effective = narrowed.into_owned();
-            let check = if changed { RequirementsCheck::Check } else { RequirementsCheck::AlreadyMet };
+            // The claim's types meet its requirements; only what the pod and its topology add needs checking.
+            let check = if changed {
+                RequirementsCheck::Narrowed { base: &claim.requirements }
+            } else {
+                RequirementsCheck::AlreadyMet
+            };
             let query = Query {
                 candidates: &claim.instance_types,
                 requirements: &mut effective,
@@ -233,15 +238,7 @@ impl Scheduler<'_> {
         let types_changed = admission.instance_types.len() != claim.instance_types.len();
         claim.instance_types = admission.instance_types;
         if types_changed || claim.headroom.is_empty() {
-            let mut headroom = vec![i64::MIN; c.table.len()];
-            for &it in &claim.instance_types {
-                let mut room = types.get(it).allocatable.clone();
-                if let Some(group) = template.group(it) {
-                    resources::sub_assign(&mut room, &group.overhead);
-                }
-                resources::max_assign(&mut headroom, &room);
-            }
-            claim.headroom = headroom;
+            claim.headroom = headroom(types, template, &claim.instance_types, c.table.len());
         }
     }
 
@@ -267,6 +264,22 @@ impl Scheduler<'_> {
         }
         self.budgets[claim.pool.index()].charge(&largest);
     }
+}
+
+/// Per resource, the most any of the instance types can hold once its DaemonSet overhead is counted (zero for a
+/// resource none of them has). A claim always keeps at least one type.
+fn headroom(types: Types<'_>, template: &Template, instance_types: &[TypeId], len: usize) -> Res {
+    let mut headroom = vec![i64::MIN; len];
+    for &it in instance_types {
+        let allocatable = &types.get(it).allocatable;
+        let overhead = template.group(it).map(|g| g.overhead.as_slice()).unwrap_or_default();
+        for (index, most) in headroom.iter_mut().enumerate() {
+            let room =
+                allocatable.get(index).copied().unwrap_or(0) - overhead.get(index).copied().unwrap_or(0);
+            *most = (*most).max(room);
+        }
+    }
+    headroom
 }
 
 impl PoolBudget {

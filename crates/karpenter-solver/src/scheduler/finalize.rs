@@ -5,8 +5,8 @@
 use std::collections::HashMap;
 
 use crate::MinValuesPolicy;
-use crate::filter::{cheapest_price, compatible_offerings, satisfies_min_values};
-use crate::ids::{PodId, TypeId};
+use crate::filter::{OfferingFilter, satisfies_min_values};
+use crate::ids::{PodId, TypeId, ValueId};
 use crate::labels;
 use crate::model::NodeSelectorRequirement;
 use crate::plan::{
@@ -114,11 +114,9 @@ impl Scheduler<'_> {
             resources::add_assign(&mut requests, overhead);
         }
 
-        let mut options: Vec<(TypeId, f64)> = claim
-            .instance_types
-            .iter()
-            .map(|&it| (it, cheapest_price(interner, types.get(it), &requirements)))
-            .collect();
+        let offerings = OfferingFilter::new(interner, &requirements);
+        let mut options: Vec<(TypeId, f64)> =
+            claim.instance_types.iter().map(|&it| (it, offerings.cheapest_price(types.get(it)))).collect();
         options
             .sort_by(|a, b| a.1.total_cmp(&b.1).then_with(|| types.get(a.0).name.cmp(&types.get(b.0).name)));
         options.truncate(config.max_instance_types);
@@ -135,14 +133,16 @@ impl Scheduler<'_> {
             }
         }
 
-        let mut capacity_types: Vec<String> = Vec::new();
-        for (it, _) in &options {
-            for offering in compatible_offerings(interner, types.get(*it), &requirements) {
-                capacity_types.push(interner.value_name(offering.capacity_type).into_owned());
-            }
-        }
+        // Interned ids first: thousands of offerings name a handful of capacity types.
+        let mut capacity_type_ids: Vec<ValueId> = options
+            .iter()
+            .flat_map(|(it, _)| offerings.compatible(types.get(*it)).map(|o| o.capacity_type))
+            .collect();
+        capacity_type_ids.sort_unstable();
+        capacity_type_ids.dedup();
+        let mut capacity_types: Vec<String> =
+            capacity_type_ids.iter().map(|&v| interner.value_name(v).into_owned()).collect();
         capacity_types.sort_unstable();
-        capacity_types.dedup();
 
         let mut selectors: Vec<NodeSelectorRequirement> = Vec::new();
         let mut labels_out = template.data.labels.clone();
