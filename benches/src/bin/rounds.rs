@@ -1,7 +1,7 @@
 //! Solves the same round many times against one prepared problem, for profilers.
 //!
 //! `cargo run --release -p karpenter-benches --bin rounds -- --pods 10 --rounds 2000` prints
-//! `pods=<n> rounds=<r> seconds_per_round=<s> claims=<c>`.
+//! `pods=<n> rounds=<r> seconds_per_round=<s> claims=<c> attempts=<a> claims_tried=<t> options=<o>`.
 
 use std::time::Instant;
 
@@ -29,10 +29,17 @@ fn main() -> Result<()> {
     let round = Round::of(&problem);
     let start = Instant::now();
     let mut claims = 0;
+    let mut stats = None;
     for _ in 0..args.rounds.max(1) {
-        claims = prepared.solve(&round).new_node_claims.len();
+        let plan = prepared.solve(&round);
+        claims = plan.new_node_claims.len();
+        stats = Some(plan.stats);
     }
     let per_round = start.elapsed().as_secs_f64() / args.rounds.max(1) as f64;
-    println!("pods={} rounds={} seconds_per_round={per_round:.6} claims={claims}", args.pods, args.rounds);
+    let stats = stats.expect("at least one round");
+    println!(
+        "pods={} rounds={} seconds_per_round={per_round:.6} claims={claims} attempts={} claims_tried={} options={}",
+        args.pods, args.rounds, stats.attempts, stats.claims_tried, stats.options
+    );
     Ok(())
 }

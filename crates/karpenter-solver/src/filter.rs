@@ -17,6 +17,51 @@ use crate::resources::{self, Res};
 pub(crate) struct Types<'a> {
     pub(crate) interner: &'a Interner,
     pub(crate) list: &'a [InstanceTypeData],
+    pub(crate) slots: Option<&'a OfferingSlots>,
+}
+
+/// Every (zone, capacity type) pair the prepared offerings use, numbered, when there are at most 64 of them (a real
+/// region has a few zones and three capacity types): an offering's pair is then a bit, a type's available offerings
+/// a mask, and "has a compatible offering" one AND instead of a scan.
+#[derive(Debug, Clone)]
+pub(crate) struct OfferingSlots {
+    zones: Vec<ValueId>,
+    capacity_types: Vec<ValueId>,
+}
+
+impl OfferingSlots {
+    /// Numbers the pairs and marks every offering and type; `None` (and nothing marked) when there are too many.
+    pub(crate) fn assign(types: &mut [InstanceTypeData]) -> Option<OfferingSlots> {
+        let mut zones: Vec<ValueId> = types.iter().flat_map(|t| t.offerings.iter().map(|o| o.zone)).collect();
+        let mut capacity_types: Vec<ValueId> =
+            types.iter().flat_map(|t| t.offerings.iter().map(|o| o.capacity_type)).collect();
+        zones.sort_unstable();
+        zones.dedup();
+        capacity_types.sort_unstable();
+        capacity_types.dedup();
+        if zones.len() * capacity_types.len() > 64 {
+            return None;
+        }
+        let slots = OfferingSlots { zones, capacity_types };
+        for it in types {
+            for offering in &mut it.offerings {
+                let slot = slots.slot(offering.zone, offering.capacity_type);
+                offering.slot = slot;
+                if offering.available
+                    && let Some(slot) = slot
+                {
+                    it.available_slots |= 1 << slot;
+                }
+            }
+        }
+        Some(slots)
+    }
+
+    fn slot(&self, zone: ValueId, capacity_type: ValueId) -> Option<u8> {
+        let z = self.zones.binary_search(&zone).ok()?;
+        let c = self.capacity_types.binary_search(&capacity_type).ok()?;
+        Some((z * self.capacity_types.len() + c) as u8)
+    }
 }
 
 impl<'a> Types<'a> {
@@ -95,7 +140,7 @@ pub(crate) fn filter_instance_types<'o>(
     };
     let mut failure = FilterFailure::default();
     let mut remaining = Vec::with_capacity(candidates.len());
-    let offering_filter = OfferingFilter::new(types.interner, requirements);
+    let offering_filter = OfferingFilter::new(types, requirements);
     for &id in candidates {
         let Some(overhead) = overhead_of(id) else { continue };
         let it = types.get(id);
@@ -145,22 +190,45 @@ pub(crate) struct OfferingFilter<'r> {
     interner: &'r Interner,
     zone: Option<&'r Requirement>,
     capacity_type: Option<&'r Requirement>,
+    /// The slots the requirements allow, when the types have slots.
+    allowed: Option<u64>,
 }
 
 impl<'r> OfferingFilter<'r> {
-    pub(crate) fn new(interner: &'r Interner, requirements: &'r Requirements) -> Self {
+    pub(crate) fn new(types: Types<'r>, requirements: &'r Requirements) -> Self {
+        let interner = types.interner;
         let keys = interner.keys();
-        OfferingFilter {
+        let mut filter = OfferingFilter {
             interner,
             zone: requirements.get(keys.zone),
             capacity_type: requirements.get(keys.capacity_type),
-        }
+            allowed: None,
+        };
+        filter.allowed = types.slots.map(|slots| {
+            let mut mask = 0u64;
+            for (z, &zone) in slots.zones.iter().enumerate() {
+                for (c, &capacity_type) in slots.capacity_types.iter().enumerate() {
+                    if filter.allows_pair(zone, capacity_type) {
+                        mask |= 1 << (z * slots.capacity_types.len() + c);
+                    }
+                }
+            }
+            mask
+        });
+        filter
+    }
+
+    fn allows_pair(&self, zone: ValueId, capacity_type: ValueId) -> bool {
+        self.zone.is_none_or(|r| r.has(self.interner, zone))
+            && self.capacity_type.is_none_or(|r| r.has(self.interner, capacity_type))
     }
 
     /// True when the requirements allow the offering's zone and capacity type, whether or not it is available.
     pub(crate) fn allows(&self, offering: &OfferingData) -> bool {
-        self.zone.is_none_or(|r| r.has(self.interner, offering.zone))
-            && self.capacity_type.is_none_or(|r| r.has(self.interner, offering.capacity_type))
+        match (self.allowed, offering.slot) {
+            (Some(mask), Some(slot)) => mask & (1 << slot) != 0,
+            _ => self.allows_pair(offering.zone, offering.capacity_type),
+        }
     }
 
     /// Available offerings the requirements allow (upstream `Offerings.Available()` then `Compatible`).
@@ -174,7 +242,10 @@ impl<'r> OfferingFilter<'r> {
 
     /// True when some available offering is allowed.
     pub(crate) fn any(&self, it: &InstanceTypeData) -> bool {
-        self.compatible(it).next().is_some()
+        match self.allowed {
+            Some(mask) => it.available_slots & mask != 0,
+            None => self.compatible(it).next().is_some(),
+        }
     }
 
     /// The price of the cheapest available offering allowed.

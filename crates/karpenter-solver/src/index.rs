@@ -66,7 +66,7 @@ impl InstanceTypeIndex {
         let template = compile::compile_template(&mut interner, &prepared.table, pool, everything)?;
         let zero = prepared.table.zero();
         let mut requirements = template.requirements.clone();
-        let types = crate::filter::Types { interner: &interner, list: &prepared.instance_types };
+        let types = prepared.types(&interner);
         let query = Query {
             candidates: &template.instance_types,
             requirements: &mut requirements,
@@ -78,7 +78,7 @@ impl InstanceTypeIndex {
             Ok(filtered) => filtered.types,
             Err(_) => Vec::new(),
         };
-        let offering_filter = OfferingFilter::new(&interner, &requirements);
+        let offering_filter = OfferingFilter::new(types, &requirements);
         Ok(allowed
             .into_iter()
             .map(|id| {
@@ -143,7 +143,7 @@ pub fn compatible_offerings(
     if it.requirements.intersects(&interner, &wanted).is_err() {
         return Ok(Vec::new());
     }
-    let offering_filter = OfferingFilter::new(&interner, &wanted);
+    let offering_filter = OfferingFilter::new(prepared.types(&interner), &wanted);
     Ok(it
         .offerings
         .iter()

@@ -12,7 +12,7 @@ use crate::compile::{
     self, InstanceTypeData, NamespaceIndex, PodData, PodKind, TemplateData, compile_instance_type,
     compile_pod, compile_template,
 };
-use crate::filter::Types;
+use crate::filter::{OfferingSlots, Types};
 use crate::ids::{KeyId, PoolId, TypeId, ValueId};
 use crate::interner::Interner;
 use crate::model::{ExistingNode, InstanceType, Namespace, NodePool, Pod, Problem};
@@ -93,6 +93,8 @@ pub struct Prepared {
     pub(crate) input_errors: Vec<InputError>,
     /// For each instance type of the shared list that compiled, its position in that list.
     pub(crate) shared: Vec<(usize, TypeId)>,
+    /// The (zone, capacity type) slots of the offerings, when there are few enough.
+    pub(crate) slots: Option<OfferingSlots>,
     /// Topology domains per label key, worked out on first use.
     domains: Mutex<HashMap<KeyId, Arc<Domains>>>,
 }
@@ -160,7 +162,8 @@ impl Prepared {
                 Err(error) => input_errors.push(error),
             }
         }
-        let instance_types = catalog.compiled;
+        let mut instance_types = catalog.compiled;
+        let slots = OfferingSlots::assign(&mut instance_types);
         for pool in &mut pool_data {
             pool.instance_types
                 .sort_by(|a, b| instance_types[a.index()].name.cmp(&instance_types[b.index()].name));
@@ -169,7 +172,7 @@ impl Prepared {
         pool_data.sort_by(|a, b| b.weight.cmp(&a.weight).then_with(|| b.name.cmp(&a.name)));
 
         let interner = interner.freeze();
-        let types = Types { interner: &interner, list: &instance_types };
+        let types = Types { interner: &interner, list: &instance_types, slots: slots.as_ref() };
         let mut templates = Vec::new();
         for data in &pool_data {
             match Template::build(data.clone(), types, &daemons, &table, config.min_values()) {
@@ -194,6 +197,7 @@ impl Prepared {
             any_prefer_no_schedule_taint,
             input_errors,
             shared,
+            slots,
             domains: Mutex::default(),
         }
     }
@@ -222,6 +226,11 @@ impl Prepared {
     /// Input objects that were set aside while preparing (NodePools, instance types, DaemonSet pods).
     pub fn input_errors(&self) -> &[InputError] {
         &self.input_errors
+    }
+
+    /// The compiled instance types, read through `interner` (the prepared one or a round's).
+    pub(crate) fn types<'a>(&'a self, interner: &'a Interner) -> Types<'a> {
+        Types { interner, list: &self.instance_types, slots: self.slots.as_ref() }
     }
 
     pub(crate) fn template(&self, pool: PoolId) -> &Template {

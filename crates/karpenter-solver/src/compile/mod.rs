@@ -140,6 +140,8 @@ pub(crate) struct InstanceTypeData {
     pub(crate) capacity: Res,
     pub(crate) allocatable: Res,
     pub(crate) offerings: Vec<OfferingData>,
+    /// The slots (see [`crate::filter::OfferingSlots`]) of its available offerings, as bits.
+    pub(crate) available_slots: u64,
 }
 
 #[derive(Debug, Clone)]
@@ -148,6 +150,8 @@ pub(crate) struct OfferingData {
     pub(crate) capacity_type: ValueId,
     pub(crate) price: f64,
     pub(crate) available: bool,
+    /// Its (zone, capacity type) slot, when the prepared types have few enough for a bit mask.
+    pub(crate) slot: Option<u8>,
 }
 
 /// A NodePool's template, ready to open NodeClaims from.

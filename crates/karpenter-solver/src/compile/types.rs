@@ -65,9 +65,17 @@ pub(crate) fn compile_instance_type(
             capacity_type: interner.value(&offering.capacity_type),
             price: offering.price,
             available: offering.available && offering.capacity_type != labels::CAPACITY_TYPE_RESERVED,
+            slot: None,
         });
     }
-    Ok(InstanceTypeData { name: it.name.as_str().into(), requirements, capacity, allocatable, offerings })
+    Ok(InstanceTypeData {
+        name: it.name.as_str().into(),
+        requirements,
+        capacity,
+        allocatable,
+        offerings,
+        available_slots: 0,
+    })
 }
 
 /// Notices about offerings the solver ignores: capacity reservations need the reservation manager of upstream's

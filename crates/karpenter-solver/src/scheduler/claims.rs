@@ -3,6 +3,7 @@
 //! (`scheduler.go` `add`, `remainingResources`).
 
 use std::borrow::Cow;
+use std::cell::OnceCell;
 
 use crate::filter::{Filtered, Query, RequirementsCheck, Types};
 use crate::ids::{ClaimId, PodId, PoolId, TypeId, ValueId};
@@ -26,6 +27,9 @@ pub(crate) struct Claim {
     pub(crate) min_values_relaxed: bool,
     /// Per resource, the most any remaining instance type can still hold; a pod that exceeds it is refused at once.
     pub(crate) headroom: Res,
+    /// Per resource, what every remaining instance type can hold, worked out when first asked for after the types
+    /// changed: a pod within it keeps every type.
+    pub(crate) floor: OnceCell<Res>,
     /// Placeholder hostname, for hostname topologies.
     pub(crate) hostname: ValueId,
     /// Host ports its pods take.
@@ -35,7 +39,8 @@ pub(crate) struct Claim {
 /// What adding a pod to a NodeClaim would change.
 pub(crate) struct Admission {
     requirements: Option<Requirements>,
-    instance_types: Vec<TypeId>,
+    /// `None` when every instance type stays.
+    instance_types: Option<Vec<TypeId>>,
     min_values_relaxed: bool,
 }
 
@@ -111,6 +116,7 @@ impl Scheduler<'_> {
                 pods: Vec::new(),
                 min_values_relaxed: false,
                 headroom: Vec::new(),
+                floor: OnceCell::new(),
                 hostname,
                 ports: Vec::new(),
             };
@@ -162,6 +168,16 @@ impl Scheduler<'_> {
         };
         let base = checks::admit(interner, &target, attempt)?;
         let pod = attempt.data;
+        let unconstrained = pod.volume_alternatives.is_empty() && attempt.constraints.is_empty();
+        if unconstrained
+            && matches!(base, Cow::Borrowed(_))
+            && pod.host_ports.is_empty()
+            && !claim.headroom.is_empty()
+            && resources::fits_with(&claim.requests, &pod.requests, self.floor(template, claim))
+        {
+            // Check 6 in one comparison: the pod changes no requirement and fits every type the claim keeps.
+            return Ok(Admission { requirements: None, instance_types: None, min_values_relaxed: false });
+        }
         let new_requests = resources::sum(&claim.requests, &pod.requests);
         let mut last_refusal = None;
         for volume in checks::volume_alternatives(pod) {
@@ -199,7 +215,7 @@ impl Scheduler<'_> {
                     let changed = changed || min_values_relaxed;
                     return Ok(Admission {
                         requirements: changed.then_some(effective),
-                        instance_types: types,
+                        instance_types: Some(types),
                         min_values_relaxed,
                     });
                 }
@@ -235,11 +251,22 @@ impl Scheduler<'_> {
         self.topology.register_hostname(claim.hostname);
         let template = self.prepared.template(claim.pool);
         self.topology.record(&c.interner, pod, &template.data.taints, &claim.requirements);
-        let types_changed = admission.instance_types.len() != claim.instance_types.len();
-        claim.instance_types = admission.instance_types;
-        if types_changed || claim.headroom.is_empty() {
-            claim.headroom = headroom(types, template, &claim.instance_types, c.table.len());
+        let types_changed =
+            admission.instance_types.as_ref().is_some_and(|kept| kept.len() != claim.instance_types.len());
+        if let Some(kept) = admission.instance_types {
+            claim.instance_types = kept;
         }
+        if types_changed || claim.headroom.is_empty() {
+            claim.headroom = room(types, template, &claim.instance_types, c.table.len(), Bound::Most);
+            claim.floor = OnceCell::new();
+        }
+    }
+
+    /// What every type the claim keeps can hold, worked out on first use.
+    fn floor<'c>(&self, template: &Template, claim: &'c Claim) -> &'c Res {
+        claim.floor.get_or_init(|| {
+            room(self.types(), template, &claim.instance_types, self.c.table.len(), Bound::Least)
+        })
     }
 
     /// Keeps `claim_order` sorted by (pod count, age) after the claim at `position` changed.
@@ -266,20 +293,39 @@ impl Scheduler<'_> {
     }
 }
 
-/// Per resource, the most any of the instance types can hold once its DaemonSet overhead is counted (zero for a
-/// resource none of them has). A claim always keeps at least one type.
-fn headroom(types: Types<'_>, template: &Template, instance_types: &[TypeId], len: usize) -> Res {
-    let mut headroom = vec![i64::MIN; len];
+/// Which bound of the types' room to take.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Bound {
+    /// The most any type can hold.
+    Most,
+    /// What every type can hold.
+    Least,
+}
+
+/// Per resource, the most any of the instance types can hold once its DaemonSet overhead is counted, or what all
+/// of them can (zero for a resource none of them has). A claim always keeps at least one type.
+fn room(types: Types<'_>, template: &Template, instance_types: &[TypeId], len: usize, bound: Bound) -> Res {
+    let (start, pick): (i64, fn(i64, i64) -> i64) = match bound {
+        Bound::Most => (i64::MIN, i64::max),
+        Bound::Least => (i64::MAX, i64::min),
+    };
+    let mut room = vec![start; len];
     for &it in instance_types {
         let allocatable = &types.get(it).allocatable;
         let overhead = template.group(it).map(|g| g.overhead.as_slice()).unwrap_or_default();
-        for (index, most) in headroom.iter_mut().enumerate() {
-            let room =
+        if allocatable.len() == len && overhead.len() == len {
+            for ((r, a), o) in room.iter_mut().zip(allocatable).zip(overhead) {
+                *r = pick(*r, a - o);
+            }
+            continue;
+        }
+        for (index, r) in room.iter_mut().enumerate() {
+            let here =
                 allocatable.get(index).copied().unwrap_or(0) - overhead.get(index).copied().unwrap_or(0);
-            *most = (*most).max(room);
+            *r = pick(*r, here);
         }
     }
-    headroom
+    room
 }
 
 impl PoolBudget {

@@ -114,7 +114,7 @@ impl Scheduler<'_> {
             resources::add_assign(&mut requests, overhead);
         }
 
-        let offerings = OfferingFilter::new(interner, &requirements);
+        let offerings = OfferingFilter::new(types, &requirements);
         let mut options: Vec<(TypeId, f64)> =
             claim.instance_types.iter().map(|&it| (it, offerings.cheapest_price(types.get(it)))).collect();
         options

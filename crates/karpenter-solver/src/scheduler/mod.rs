@@ -95,7 +95,7 @@ impl<'a> Scheduler<'a> {
 
     /// The round's instance types: the prepared table read through the round's interner.
     fn types(&self) -> Types<'a> {
-        Types { interner: &self.c.interner, list: &self.prepared.instance_types }
+        self.prepared.types(&self.c.interner)
     }
 
     /// Runs the queue and returns the plan. `started` and `compiled_at` are the clock's readings before and
