@@ -1,7 +1,7 @@
 //! The boundary through which the controller, the disruption engine and `karpenter simulate` launch and
 //! delete machines: the [`CloudProvider`] trait, the [`Error`] taxonomy the core branches on, the pure
 //! [`launch_order`] every provider tries offerings in, and the [`Metered`] decorator. With the `test-util`
-//! feature, a programmable [`fake::FakeProvider`] and the trait's [`contract`] suite.
+//! feature, a programmable `fake::FakeProvider` and the trait's `contract` suite.
 //!
 //! The trait follows upstream's `CloudProvider` interface (`kubernetes-sigs/karpenter:
 //! pkg/cloudprovider/types.go`) method for method, but trades small provider-neutral types instead of
