@@ -47,11 +47,13 @@ mod scheduler;
 mod taints;
 mod templates;
 mod topology;
+mod whatif;
 
 pub use config::{MinValuesPolicy, PreferencePolicy, SolverConfig};
 pub use index::{AllowedType, InstanceTypeIndex, compatible_offerings};
 pub use plan::Plan;
 pub use prepared::{Prepared, Round};
+pub use whatif::{Moving, Protection, Question, WhatIf};
 
 /// What an instance type leaves for pods: capacity minus kube-reserved, system-reserved and eviction thresholds
 /// (only for resources the machine has), memory further reduced by hugepages, as the scheduler computes it. A

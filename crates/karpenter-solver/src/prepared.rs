@@ -219,8 +219,9 @@ impl Prepared {
     pub fn solve(&self, round: &Round<'_>) -> Plan {
         let started = round.clock.map(|clock| clock());
         let compiled = compile::compile_round(self, round);
+        let nodes: Vec<_> = compiled.nodes.iter().collect();
         let compiled_at = round.clock.map(|clock| clock());
-        Scheduler::new(self, &compiled, round.clock).solve(started, compiled_at)
+        Scheduler::new(self, compiled.view(&nodes), round.clock).solve(started, compiled_at)
     }
 
     /// Input objects that were set aside while preparing (NodePools, instance types, DaemonSet pods).

@@ -15,7 +15,7 @@ use std::fmt::Write as _;
 use rustc_hash::FxHashMap;
 
 use crate::Prepared;
-use crate::compile::{Compiled, NodeData, PodData};
+use crate::compile::{NodeData, PodData, RoundView};
 use crate::ids::{ClaimId, KeyId, PodId, ValueId};
 use crate::podterms::{GroupKey, Kind, NodeFilter, Selector, Term};
 use crate::requirements::{Interner, Requirement, Requirements, Shape, Undefined};
@@ -119,7 +119,7 @@ pub(crate) struct Topology {
 impl Topology {
     /// Builds every group the pending pods need, counting the pods already running on the round's nodes. The
     /// domains each group knows come from the prepared NodePools (`Prepared::domains`), for its key only.
-    pub(crate) fn new(c: &Compiled, prepared: &Prepared) -> Self {
+    pub(crate) fn new(c: &RoundView<'_>, prepared: &Prepared) -> Self {
         let respect_preferences = prepared.config.respects_preferences();
         let mut topology = Topology {
             groups: Vec::new(),
@@ -132,7 +132,7 @@ impl Topology {
         let mut inverse_index: HashMap<GroupKey, usize> = HashMap::new();
 
         // Required anti-affinity of pods already running keeps matching pods out of their domains.
-        for node in &c.nodes {
+        for node in c.nodes {
             for pod in &node.pods {
                 for term in &pod.anti_required {
                     let g = topology.inverse_group(&mut inverse_index, term, &pod.tolerations, prepared);
@@ -143,7 +143,7 @@ impl Topology {
             }
         }
 
-        for pod in &c.pods {
+        for pod in c.pods {
             let mut groups = PodGroups::default();
             let mut regular = |topology: &mut Topology, terms: &[Term]| -> Vec<usize> {
                 terms.iter().map(|term| topology.regular_group(&mut index, term, pod, prepared, c)).collect()
@@ -181,7 +181,7 @@ impl Topology {
         term: &Term,
         pod: &PodData,
         prepared: &Prepared,
-        c: &Compiled,
+        c: &RoundView<'_>,
     ) -> usize {
         if let Some(&g) = index.get(&term.group_key) {
             return g;
@@ -449,9 +449,9 @@ impl Group {
     }
 
     /// `countDomains`: domains of existing nodes the filter admits, and the matching pods running there.
-    fn count_existing(&mut self, c: &Compiled) {
-        for node in &c.nodes {
-            if !self.filter_matches(&c.interner, &node.taints, &node.requirements) {
+    fn count_existing(&mut self, c: &RoundView<'_>) {
+        for node in c.nodes {
+            if !self.filter_matches(c.interner, &node.taints, &node.requirements) {
                 continue;
             }
             let Some(domain) = node_domain(node, self.key) else { continue };

@@ -222,19 +222,64 @@ pub(crate) struct Compiled {
     pub(crate) table: ResourceTable,
     pub(crate) pods: Vec<PodData>,
     pub(crate) invalid_pods: Vec<InvalidPod>,
+    /// For each pod of the round, in its order: where it went (`Ok`: its id; `Err`: its place in `invalid_pods`).
+    pub(crate) pod_positions: Vec<Result<PodId, usize>>,
     /// Nodes that can take pods, initialised first, then by name.
     pub(crate) nodes: Vec<NodeData>,
+    /// For each node of the round, in its order: its place in `nodes`, if it can take pods.
+    pub(crate) node_positions: Vec<Option<usize>>,
     /// Nodes that were set aside.
     pub(crate) input_errors: Vec<InputError>,
 }
 
 impl Compiled {
+    /// The whole round, for the scheduler: `nodes` are references to `self.nodes` (the caller holds them).
+    pub(crate) fn view<'a>(&'a self, nodes: &'a [&'a NodeData]) -> RoundView<'a> {
+        RoundView {
+            interner: &self.interner,
+            table: &self.table,
+            pods: &self.pods,
+            invalid_pods: &self.invalid_pods,
+            nodes,
+            protected: &[],
+            avoids_protected: &[],
+            input_errors: &self.input_errors,
+        }
+    }
+}
+
+/// What a scheduler reads of a round: the whole compiled round, or a question's selection of it (some nodes gone,
+/// some pods to move; see [`crate::WhatIf`]). Only references, so that a question costs no copy of the cluster.
+#[derive(Clone, Copy)]
+pub(crate) struct RoundView<'a> {
+    pub(crate) interner: &'a Interner,
+    pub(crate) table: &'a ResourceTable,
+    /// The pods to place.
+    pub(crate) pods: &'a [PodData],
+    pub(crate) invalid_pods: &'a [InvalidPod],
+    /// Nodes that can take pods, initialised first, then by name.
+    pub(crate) nodes: &'a [&'a NodeData],
+    /// For each of `nodes`, whether it is protected: pods that avoid protected nodes may not land there (empty when
+    /// none is).
+    pub(crate) protected: &'a [bool],
+    /// For each of `pods`, whether it avoids protected nodes (empty when none does).
+    pub(crate) avoids_protected: &'a [bool],
+    pub(crate) input_errors: &'a [InputError],
+}
+
+impl<'a> RoundView<'a> {
     pub(crate) fn keys(&self) -> WellKnownKeys {
         self.interner.keys()
     }
 
-    pub(crate) fn pod(&self, pod: PodId) -> &PodData {
+    pub(crate) fn pod(&self, pod: PodId) -> &'a PodData {
         &self.pods[pod.index()]
+    }
+
+    /// True when the pod may not land on the `n`th node.
+    pub(crate) fn kept_off(&self, pod: PodId, n: usize) -> bool {
+        self.protected.get(n).copied().unwrap_or(false)
+            && self.avoids_protected.get(pod.index()).copied().unwrap_or(false)
     }
 }
 
@@ -248,25 +293,46 @@ pub(crate) fn compile_round(prepared: &Prepared, round: &Round<'_>) -> Compiled 
 
     let mut pods = Vec::with_capacity(round.pods.len());
     let mut invalid_pods = Vec::new();
+    let mut pod_positions = Vec::with_capacity(round.pods.len());
     for pod in round.pods {
         match compile_pod(&mut interner, &table, &namespaces, pod, PodKind::Pending) {
-            Ok(data) => pods.push(data),
-            Err(error) => invalid_pods.push(InvalidPod { reference: PodRef::of(pod), error }),
+            Ok(data) => {
+                pod_positions.push(Ok(PodId::new(pods.len())));
+                pods.push(data);
+            }
+            Err(error) => {
+                pod_positions.push(Err(invalid_pods.len()));
+                invalid_pods.push(InvalidPod { reference: PodRef::of(pod), error });
+            }
         }
     }
 
     let mut nodes = Vec::new();
     let mut input_errors = Vec::new();
-    for node in round.nodes {
+    let mut from_round = Vec::new();
+    for (position, node) in round.nodes.iter().enumerate() {
         if node.marked_for_deletion {
             continue;
         }
         match compile_node(&mut interner, &table, &namespaces, node) {
-            Ok(data) => nodes.push(data),
+            Ok(data) => {
+                nodes.push(data);
+                from_round.push(position);
+            }
             Err(error) => input_errors.push(error.on(format!("Node/{}", node.name))),
         }
     }
     // Initialised nodes first, then by name: consolidation relies on filling settled nodes before in-flight ones.
-    nodes.sort_by(|a, b| b.initialized.cmp(&a.initialized).then_with(|| a.name.cmp(&b.name)));
-    Compiled { interner, table, pods, invalid_pods, nodes, input_errors }
+    let mut order: Vec<usize> = (0..nodes.len()).collect();
+    order.sort_by(|&a, &b| {
+        let (a, b) = (&nodes[a], &nodes[b]);
+        b.initialized.cmp(&a.initialized).then_with(|| a.name.cmp(&b.name))
+    });
+    let mut node_positions = vec![None; round.nodes.len()];
+    for (sorted, &compiled) in order.iter().enumerate() {
+        node_positions[from_round[compiled]] = Some(sorted);
+    }
+    let mut slots: Vec<Option<NodeData>> = nodes.into_iter().map(Some).collect();
+    let nodes = order.iter().map(|&i| slots[i].take().expect("each node once")).collect();
+    Compiled { interner, table, pods, invalid_pods, pod_positions, nodes, node_positions, input_errors }
 }

@@ -107,7 +107,7 @@ impl Scheduler<'_> {
             let claim_id = ClaimId::new(self.claims.len());
             let hostname = ValueId::placeholder(claim_id);
             let mut requirements = template.data.requirements.clone();
-            requirements.add(&c.interner, c.keys().hostname, Requirement::in_values(vec![hostname]));
+            requirements.add(c.interner, c.keys().hostname, Requirement::in_values(vec![hostname]));
             let claim = Claim {
                 pool,
                 requirements,
@@ -223,7 +223,7 @@ impl Scheduler<'_> {
                     last_refusal = Some(match attempt.explain {
                         Explain::InWords => checks::describe_failure(
                             self.types(),
-                            &self.c.table,
+                            self.c.table,
                             template,
                             &failure,
                             &effective,
@@ -250,7 +250,7 @@ impl Scheduler<'_> {
         }
         self.topology.register_hostname(claim.hostname);
         let template = self.prepared.template(claim.pool);
-        self.topology.record(&c.interner, pod, &template.data.taints, &claim.requirements);
+        self.topology.record(c.interner, pod, &template.data.taints, &claim.requirements);
         let types_changed =
             admission.instance_types.as_ref().is_some_and(|kept| kept.len() != claim.instance_types.len());
         if let Some(kept) = admission.instance_types {

@@ -2,7 +2,7 @@
 //! pods that will still start there are counted, and placing a pod on the first that takes it.
 
 use crate::Prepared;
-use crate::compile::{Compiled, NodeData};
+use crate::compile::{NodeData, RoundView};
 use crate::podterms::HostPort;
 use crate::requirements::{Requirements, Undefined};
 use crate::resources::{self, Res};
@@ -22,7 +22,7 @@ pub(crate) struct Node<'a> {
 }
 
 impl<'a> Node<'a> {
-    pub(crate) fn new(prepared: &Prepared, c: &Compiled, data: &'a NodeData) -> Self {
+    pub(crate) fn new(prepared: &Prepared, c: &RoundView<'_>, data: &'a NodeData) -> Self {
         let ports = data.pods.iter().flat_map(|p| p.host_ports.iter().cloned()).collect();
         Node { data, remaining: remaining(prepared, c, data), pods: Vec::new(), ports }
     }
@@ -31,7 +31,7 @@ impl<'a> Node<'a> {
     /// record.
     pub(crate) fn admit(
         &self,
-        c: &Compiled,
+        c: &RoundView<'_>,
         topology: &crate::topology::Topology,
         attempt: &Attempt<'_>,
     ) -> Option<Requirements> {
@@ -60,14 +60,14 @@ impl<'a> Node<'a> {
 }
 
 /// Available resources of an existing node minus DaemonSet pods that will still start there.
-fn remaining(prepared: &Prepared, c: &Compiled, node: &NodeData) -> Res {
+fn remaining(prepared: &Prepared, c: &RoundView<'_>, node: &NodeData) -> Res {
     let mut daemon_requests = c.table.zero();
     for daemon in &prepared.daemons {
         if taints::first_untolerated(&node.taints, &daemon.tolerations, None).is_some() {
             continue;
         }
-        let strict = daemon.strict_requirements(&c.interner, 0);
-        if node.requirements.compatible(&c.interner, &strict, Undefined::Refused).is_ok() {
+        let strict = daemon.strict_requirements(c.interner, 0);
+        if node.requirements.compatible(c.interner, &strict, Undefined::Refused).is_ok() {
             resources::add_assign(&mut daemon_requests, &daemon.requests);
         }
     }

@@ -75,7 +75,7 @@ impl Scheduler<'_> {
             }
         }
         let mut input_errors: Vec<_> =
-            self.prepared.input_errors.iter().chain(&c.input_errors).cloned().collect();
+            self.prepared.input_errors.iter().chain(c.input_errors).cloned().collect();
         input_errors.sort();
         let stats = SolveStats {
             options: new_node_claims.iter().map(|claim| claim.instance_type_options.len()).sum(),

@@ -24,7 +24,7 @@ use std::collections::{HashMap, VecDeque};
 use std::time::Duration;
 
 use crate::Prepared;
-use crate::compile::Compiled;
+use crate::compile::RoundView;
 use crate::filter::Types;
 use crate::ids::{ClaimId, PodId};
 use crate::plan::{PhaseTimings, SolveStats, Unschedulable};
@@ -46,7 +46,7 @@ pub(crate) struct PoolBudget {
 
 pub(crate) struct Scheduler<'a> {
     prepared: &'a Prepared,
-    c: &'a Compiled,
+    c: RoundView<'a>,
     /// Per template of `prepared`, in the same order.
     budgets: Vec<PoolBudget>,
     nodes: Vec<Node<'a>>,
@@ -59,8 +59,8 @@ pub(crate) struct Scheduler<'a> {
 }
 
 impl<'a> Scheduler<'a> {
-    pub(crate) fn new(prepared: &'a Prepared, c: &'a Compiled, clock: Option<Clock<'a>>) -> Self {
-        let topology = Topology::new(c, prepared);
+    pub(crate) fn new(prepared: &'a Prepared, c: RoundView<'a>, clock: Option<Clock<'a>>) -> Self {
+        let topology = Topology::new(&c, prepared);
         let budgets = prepared
             .templates
             .iter()
@@ -77,8 +77,8 @@ impl<'a> Scheduler<'a> {
             stats: SolveStats { pods: c.pods.len(), nodes: c.nodes.len(), ..SolveStats::default() },
             clock,
         };
-        for data in &c.nodes {
-            scheduler.nodes.push(Node::new(prepared, c, data));
+        for &data in c.nodes {
+            scheduler.nodes.push(Node::new(prepared, &c, data));
             if let Some(hostname) = data.requirements.get(c.keys().hostname).and_then(|r| r.values().first())
             {
                 scheduler.topology.register_hostname(*hostname);
@@ -95,7 +95,7 @@ impl<'a> Scheduler<'a> {
 
     /// The round's instance types: the prepared table read through the round's interner.
     fn types(&self) -> Types<'a> {
-        self.prepared.types(&self.c.interner)
+        self.prepared.types(self.c.interner)
     }
 
     /// Runs the queue and returns the plan. `started` and `compiled_at` are the clock's readings before and
@@ -202,7 +202,10 @@ impl<'a> Scheduler<'a> {
         // 1. Existing and in-flight nodes, initialised first.
         for n in 0..self.nodes.len() {
             self.stats.nodes_tried += 1;
-            if let Some(placed) = self.nodes[n].admit(c, &self.topology, &attempt) {
+            if c.kept_off(pod, n) {
+                continue;
+            }
+            if let Some(placed) = self.nodes[n].admit(&c, &self.topology, &attempt) {
                 let node = &mut self.nodes[n];
                 crate::resources::sub_assign(&mut node.remaining, &data.requests);
                 node.pods.push(pod);

@@ -1,13 +1,14 @@
 //! The prepared form answers exactly as a fresh solve does: whatever rounds came before, however the instance types
-//! are shared between NodePools, and whatever new resources or labels a round brings.
+//! are shared between NodePools, and whatever new resources or labels a round brings; and a what-if round answers
+//! every question about removing nodes as a fresh solve of the cluster without them does.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use expect_test::expect;
 use karpenter_fixture as fixture;
-use karpenter_solver::model::{InstanceType, Problem};
-use karpenter_solver::{Plan, Prepared, Round, solve};
+use karpenter_solver::model::{ExistingNode, InstanceType, Pod, Problem, Taint, Toleration};
+use karpenter_solver::{Moving, Plan, Prepared, Protection, Question, Round, WhatIf, solve};
 use proptest::prelude::*;
 
 use super::properties::{problem_strategy, topology_problem_strategy};
@@ -120,4 +121,144 @@ pod web x4 cpu=1
         std::time::Duration::from_millis(4)
     );
     assert_eq!(Plan { stats: plan.stats.clone(), ..timed }, plan, "the clock changes nothing else");
+}
+
+/// The cluster a plan leaves behind: the problem's nodes with the pods placed on them, and one node per new
+/// NodeClaim, of its cheapest option in the zone of its cheapest offering, holding its pods.
+fn settle(problem: &Problem, plan: &Plan) -> Vec<ExistingNode> {
+    let pods: BTreeMap<&str, &Pod> = problem.pods.iter().map(|p| (p.name.as_str(), p)).collect();
+    let bound = |refs: &[karpenter_solver::plan::PodRef]| -> Vec<Pod> {
+        refs.iter().map(|r| (*pods[r.name.as_str()]).clone()).collect()
+    };
+    let mut nodes = problem.nodes.clone();
+    for placement in &plan.existing_nodes {
+        let node = nodes.iter_mut().find(|n| n.name == placement.node).expect("placed on a known node");
+        node.pods.extend(bound(&placement.pods));
+    }
+    for (i, claim) in plan.new_node_claims.iter().enumerate() {
+        let option = &claim.instance_type_options[0];
+        let it = problem
+            .instance_types
+            .iter()
+            .chain(problem.pool_instance_types.values().flatten())
+            .find(|t| t.name.as_str() == &*option.name)
+            .expect("an option is a known type");
+        let offering = it
+            .offerings
+            .iter()
+            .filter(|o| o.available)
+            .min_by(|a, b| a.price.total_cmp(&b.price).then_with(|| a.zone.cmp(&b.zone)))
+            .expect("an option has an offering");
+        let mut labels: BTreeMap<String, String> = it
+            .requirements
+            .iter()
+            .filter(|r| r.operator == "In" && r.values.len() == 1)
+            .map(|r| (r.key.clone(), r.values[0].clone()))
+            .collect();
+        labels.extend(claim.labels.clone());
+        labels.insert("topology.kubernetes.io/zone".into(), offering.zone.clone());
+        labels.insert("karpenter.sh/capacity-type".into(), offering.capacity_type.clone());
+        nodes.push(ExistingNode {
+            name: format!("claim-{i}"),
+            labels,
+            taints: claim.taints.clone(),
+            capacity: it.capacity.clone(),
+            allocatable: karpenter_solver::allocatable(it).unwrap(),
+            pods: bound(&claim.pods),
+            ..ExistingNode::default()
+        });
+    }
+    nodes
+}
+
+/// The taint and toleration a fresh solve uses to say what `Protection` says.
+fn protected_taint() -> Taint {
+    Taint { key: "test/protected".into(), value: String::new(), effect: "NoSchedule".into() }
+}
+
+/// Asks the what-if round and a fresh solve the same question: `removed` gone, their pods moving (avoiding
+/// `protected` nodes), plus the pending pods.
+fn same_answer(
+    prepared: &Prepared,
+    what_if: &WhatIf<'_>,
+    nodes: &[ExistingNode],
+    pending: &[Pod],
+    removed: &[usize],
+    protected: &[usize],
+) -> Result<(), TestCaseError> {
+    let mut moving: Vec<(Moving, Protection)> =
+        (0..pending.len()).map(|i| (Moving::Pending(i), Protection::Anywhere)).collect();
+    for &node in removed {
+        for pod in 0..nodes[node].pods.len() {
+            moving.push((Moving::Bound { node, pod }, Protection::AvoidsProtected));
+        }
+    }
+    let answer = what_if.solve(&Question { removed, pods: &moving, protected });
+
+    let toleration = Toleration {
+        key: "test/protected".into(),
+        operator: Some("Exists".into()),
+        value: String::new(),
+        effect: Some("NoSchedule".into()),
+    };
+    let mut fresh_nodes = nodes.to_vec();
+    for &n in removed {
+        fresh_nodes[n].marked_for_deletion = true;
+    }
+    for &n in protected {
+        fresh_nodes[n].taints.push(protected_taint());
+    }
+    let mut fresh_pods: Vec<Pod> = pending
+        .iter()
+        .cloned()
+        .map(|mut p| {
+            p.tolerations.push(toleration.clone());
+            p
+        })
+        .collect();
+    for &n in removed {
+        fresh_pods.extend(nodes[n].pods.iter().cloned());
+    }
+    let fresh = prepared.solve(&Round { pods: &fresh_pods, nodes: &fresh_nodes, ..Round::default() });
+    prop_assert_eq!(
+        Plan { stats: Default::default(), ..answer },
+        Plan { stats: Default::default(), ..fresh },
+        "removed {:?}, protected {:?}",
+        removed,
+        protected
+    );
+    Ok(())
+}
+
+fn what_if_matches_fresh_solves(problem: &Problem) -> Result<(), TestCaseError> {
+    let config = karpenter_solver::SolverConfig::default();
+    let prepared = Prepared::from_problem(problem, &config);
+    let plan = prepared.solve(&Round::of(problem));
+    let nodes = settle(problem, &plan);
+    // A few pods still pending in the new round.
+    let pending: Vec<Pod> =
+        problem.pods.iter().take(3).map(|p| Pod { name: format!("late-{}", p.name), ..p.clone() }).collect();
+    let what_if = prepared.what_if(&Round { pods: &pending, nodes: &nodes, ..Round::default() });
+    for n in 0..nodes.len() {
+        same_answer(&prepared, &what_if, &nodes, &pending, &[n], &[])?;
+    }
+    if nodes.len() >= 3 {
+        same_answer(&prepared, &what_if, &nodes, &pending, &[0, nodes.len() - 1], &[1])?;
+        same_answer(&prepared, &what_if, &nodes, &pending, &[1], &[0, 2])?;
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(48))]
+
+    #[test]
+    fn what_if_questions_answer_as_fresh_solves_do(problem in problem_strategy()) {
+        what_if_matches_fresh_solves(&problem)?;
+    }
+
+    #[test]
+    fn what_if_topology_questions_answer_as_fresh_solves_do((problem, _rules) in topology_problem_strategy()) {
+        what_if_matches_fresh_solves(&problem)?;
+    }
 }
