@@ -50,7 +50,7 @@ mod validate;
 pub mod view;
 
 pub use decision::{Action, Command, Decision, KeptNode, KeptReason, Method, Reason};
-pub use simulate::{Origin, SimulationRequest, Simulator, SolverSimulator};
+pub use simulate::{Origin, PodAt, SimulationRequest, Simulator, SolverSimulator};
 pub use validate::{ValidationError, validate, validate_with};
 
 /// A cap on a search upstream bounds with a timeout: a number of evaluations, a deadline the caller checks, or both.

@@ -11,11 +11,10 @@
 //! can replace [`SolverSimulator`] without touching the decision logic.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Mutex;
 
-use karpenter_solver::model::{ExistingNode, Pod, Taint, Toleration};
+use karpenter_solver::model::{ExistingNode, Pod};
 use karpenter_solver::plan::{ExistingNodePlacement, NewNodeClaim, PodRef};
-use karpenter_solver::{Plan, Prepared, Round};
+use karpenter_solver::{Moving, Plan, Prepared, Protection, Question, Round, WhatIf};
 
 use crate::candidate::Candidate;
 use crate::cluster::{self, Cluster};
@@ -32,13 +31,27 @@ pub enum Origin {
     Deleting,
 }
 
+/// Where a pod of a simulation is in the view.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum PodAt {
+    /// The view's `n`th pending pod.
+    Pending(usize),
+    /// The `pod`th pod of the view's `node`th node.
+    Node {
+        /// Index of the node in the view.
+        node: usize,
+        /// Index of the pod in the node's pods.
+        pod: usize,
+    },
+}
+
 /// One scheduling question.
 #[derive(Debug, Clone)]
-pub struct SimulationRequest<'a> {
+pub struct SimulationRequest {
     /// Indices (into the view's nodes) of the nodes assumed gone.
     pub removed: Vec<usize>,
     /// The pods to place, with where they come from.
-    pub pods: Vec<(&'a Pod, Origin)>,
+    pub pods: Vec<(PodAt, Origin)>,
     /// Indices of nodes that may take only pending pods and pods of deleting nodes (consolidation's
     /// consolidateAfter rule).
     pub protected: Vec<usize>,
@@ -47,26 +60,16 @@ pub struct SimulationRequest<'a> {
 /// Answers scheduling questions about one view.
 pub trait Simulator: Sync {
     /// Places the request's pods on every node but the removed ones, in-flight NodeClaims and new NodeClaims.
-    fn simulate(&self, request: &SimulationRequest<'_>) -> Plan;
+    fn simulate(&self, request: &SimulationRequest) -> Plan;
 }
 
-/// A [`Simulator`] over the solver's prepared form: NodePools, instance types and DaemonSets are compiled once per
-/// view, and each question is one [`Prepared::solve`] round.
-///
-/// A round takes the node list as a slice, so to avoid copying every node for every question the simulator keeps
-/// a few node lists that already hold all the nodes; a question marks its removed nodes as deleting (the solver
-/// skips those), taints the protected ones, solves, and undoes its changes. Questions run in parallel each take
-/// their own list.
+/// A [`Simulator`] over the solver's [`WhatIf`]: NodePools, instance types and DaemonSets are compiled once per
+/// view, and so are its nodes and every pod bound to them; a question then only names the nodes gone and the pods
+/// to place, and the solver answers over references into that compiled round, with nothing copied or compiled
+/// again (upstream copies the whole cluster state and builds a scheduler for every candidate).
 pub struct SolverSimulator {
-    prepared: Prepared,
-    nodes: Vec<ExistingNode>,
-    namespaces: Vec<karpenter_solver::model::Namespace>,
-    /// Node lists not in use by a question.
-    spare: Mutex<Vec<Vec<ExistingNode>>>,
+    what_if: WhatIf,
 }
-
-/// A taint no real pod tolerates, put on protected nodes for the duration of a question.
-const PROTECTED_TAINT: &str = "karpenter-rs.internal/consolidate-after";
 
 impl SolverSimulator {
     /// Compiles the parts of the view every question shares.
@@ -78,68 +81,45 @@ impl SolverSimulator {
             .filter(|p| p.replicas.is_none() && p.ready)
             .map(|p| p.pool.clone())
             .collect();
-        let daemons: Vec<Pod> =
-            view.daemon_set_pods.iter().cloned().map(with_protection_toleration).collect();
-        let prepared =
-            Prepared::new(&pools, &view.instance_types, &view.pool_instance_types, &daemons, &view.solver);
-        SolverSimulator {
-            prepared,
-            nodes: view.nodes.iter().map(existing_node).collect(),
-            namespaces: view.namespaces.clone(),
-            spare: Mutex::new(Vec::new()),
-        }
+        let prepared = Prepared::new(
+            &pools,
+            &view.instance_types,
+            &view.pool_instance_types,
+            &view.daemon_set_pods,
+            &view.solver,
+        );
+        let nodes: Vec<ExistingNode> = view.nodes.iter().map(existing_node).collect();
+        let round =
+            Round { pods: &view.pending_pods, nodes: &nodes, namespaces: &view.namespaces, clock: None };
+        SolverSimulator { what_if: WhatIf::new(prepared, &round) }
     }
 }
 
 impl Simulator for SolverSimulator {
-    fn simulate(&self, request: &SimulationRequest<'_>) -> Plan {
-        let spare = self.spare.lock().map(|mut s| s.pop()).unwrap_or(None);
-        let mut nodes = spare.unwrap_or_else(|| self.nodes.clone());
-        for &n in &request.removed {
-            nodes[n].marked_for_deletion = true;
-        }
-        for &n in &request.protected {
-            nodes[n].taints.push(Taint {
-                key: PROTECTED_TAINT.to_string(),
-                value: String::new(),
-                effect: "NoSchedule".to_string(),
-            });
-        }
-        let pods: Vec<Pod> = request
+    fn simulate(&self, request: &SimulationRequest) -> Plan {
+        let pods: Vec<(Moving, Protection)> = request
             .pods
             .iter()
-            .map(|(pod, origin)| {
-                let pod = (*pod).clone();
-                if *origin == Origin::Candidate { pod } else { with_protection_toleration(pod) }
+            .map(|&(at, origin)| {
+                let moving = match at {
+                    PodAt::Pending(n) => Moving::Pending(n),
+                    PodAt::Node { node, pod } => Moving::Bound { node, pod },
+                };
+                // Only a candidate's pods keep off nodes within consolidateAfter.
+                let protection = if origin == Origin::Candidate {
+                    Protection::AvoidsProtected
+                } else {
+                    Protection::Anywhere
+                };
+                (moving, protection)
             })
             .collect();
-        let plan = self.prepared.solve(&Round {
+        self.what_if.solve(&Question {
+            removed: &request.removed,
             pods: &pods,
-            nodes: &nodes,
-            namespaces: &self.namespaces,
-            clock: None,
-        });
-        for &n in &request.removed {
-            nodes[n].marked_for_deletion = self.nodes[n].marked_for_deletion;
-        }
-        for &n in &request.protected {
-            nodes[n].taints.pop();
-        }
-        if let Ok(mut spare) = self.spare.lock() {
-            spare.push(nodes);
-        }
-        plan
+            protected: &request.protected,
+        })
     }
-}
-
-fn with_protection_toleration(mut pod: Pod) -> Pod {
-    pod.tolerations.push(Toleration {
-        key: PROTECTED_TAINT.to_string(),
-        operator: Some("Exists".to_string()),
-        value: String::new(),
-        effect: Some("NoSchedule".to_string()),
-    });
-    pod
 }
 
 fn existing_node(node: &crate::view::Node) -> ExistingNode {
@@ -184,12 +164,13 @@ pub(crate) fn run(
     options: Options,
 ) -> Outcome {
     let now = cluster.now;
-    let mut pods: Vec<(&Pod, Origin)> =
-        cluster.view.pending_pods.iter().map(|p| (p, Origin::Pending)).collect();
+    let mut pods: Vec<(PodAt, Origin)> =
+        (0..cluster.view.pending_pods.len()).map(|n| (PodAt::Pending(n), Origin::Pending)).collect();
     for candidate in candidates {
-        for pod in candidate.pods(cluster) {
-            if options.include_blocked || cluster.pdbs.currently_movable(pod, now) {
-                pods.push((&pod.pod, Origin::Candidate));
+        let node = &cluster.nodes[candidate.node].view;
+        for &i in &candidate.reschedulable {
+            if options.include_blocked || cluster.pdbs.currently_movable(&node.pods[i], now) {
+                pods.push((PodAt::Node { node: candidate.node, pod: i }, Origin::Candidate));
             }
         }
     }
@@ -200,9 +181,9 @@ pub(crate) fn run(
         if !node.deleting() || removed.contains(&n) {
             continue;
         }
-        for pod in &node.view.pods {
+        for (i, pod) in node.view.pods.iter().enumerate() {
             if cluster::is_reschedulable(pod) && cluster.pdbs.currently_movable(pod, now) {
-                pods.push((&pod.pod, Origin::Deleting));
+                pods.push((PodAt::Node { node: n, pod: i }, Origin::Deleting));
                 deleting_pods.insert(cluster::pod_ref(&pod.pod));
             }
         }
@@ -218,7 +199,14 @@ pub(crate) fn run(
     } else {
         Vec::new()
     };
-    let origin: BTreeMap<PodRef, Origin> = pods.iter().map(|(p, o)| (cluster::pod_ref(p), *o)).collect();
+    let pod_of = |at: PodAt| -> &Pod {
+        match at {
+            PodAt::Pending(n) => &cluster.view.pending_pods[n],
+            PodAt::Node { node, pod } => &cluster.nodes[node].view.pods[pod].pod,
+        }
+    };
+    let origin: BTreeMap<PodRef, Origin> =
+        pods.iter().map(|(at, o)| (cluster::pod_ref(pod_of(*at)), *o)).collect();
     let plan = simulator.simulate(&SimulationRequest { removed, pods, protected });
 
     let mut failures: Vec<PodFailure> = plan

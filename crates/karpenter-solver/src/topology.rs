@@ -11,6 +11,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use rustc_hash::FxHashMap;
 
@@ -36,6 +37,74 @@ pub(crate) struct Group {
     counts: DomainCounts,
     /// Domains holding at least one matching pod, in the order they filled.
     occupied: Vec<ValueId>,
+    /// For a group counted over every node of a what-if round: who registered each domain, so that a question
+    /// can take nodes away again ([`Group::remove_node`]), and what this question took away.
+    base: Option<Arc<BaseBook>>,
+    taken: FxHashMap<ValueId, u32>,
+}
+
+/// What a group counted over every node of a what-if round remembers to take nodes away again.
+#[derive(Debug, Default)]
+struct BaseBook {
+    /// How many times each domain was registered: by nodes, hostnames and (in inverse groups) bound pods' terms.
+    registrations: FxHashMap<ValueId, u32>,
+    /// Domains the NodePools offer: they stay whatever nodes go.
+    universe: Vec<ValueId>,
+}
+
+/// Whether a group is an inverse anti-affinity group, and then of which term.
+#[derive(Debug, Clone, Copy)]
+enum Inverse<'k> {
+    No,
+    Of(&'k GroupKey),
+}
+
+/// Topology groups counted over every node of a what-if round, each worked out the first time a question needs
+/// it and copied, minus the question's removed nodes, into every question after: a question never counts the
+/// cluster's pods again.
+#[derive(Debug, Default)]
+pub(crate) struct TopologyBase {
+    /// By group key and the tolerations of the pod that made it (upstream makes a group from its first pod).
+    regular: Mutex<HashMap<(GroupKey, String), Arc<Group>>>,
+    inverse: Mutex<HashMap<(GroupKey, String), Arc<Group>>>,
+}
+
+/// A what-if round's base topology, its nodes, and the nodes a question removed.
+#[derive(Clone, Copy)]
+pub(crate) struct BaseRef<'a> {
+    pub(crate) topology: &'a TopologyBase,
+    pub(crate) all_nodes: &'a [NodeData],
+    pub(crate) removed: &'a [&'a NodeData],
+}
+
+impl BaseRef<'_> {
+    /// The group for `term` as counted over the question's nodes.
+    fn group(
+        &self,
+        interner: &Interner,
+        prepared: &Prepared,
+        term: &Term,
+        tolerations: &[Toleration],
+        inverse: bool,
+    ) -> Group {
+        let hostname_key = interner.keys().hostname;
+        let kind = if inverse { Inverse::Of(&term.group_key) } else { Inverse::No };
+        let cache = if inverse { &self.topology.inverse } else { &self.topology.regular };
+        let key = (term.group_key.clone(), format!("{tolerations:?}"));
+        let base = {
+            let mut cache = cache.lock().unwrap_or_else(PoisonError::into_inner);
+            Arc::clone(cache.entry(key).or_insert_with(|| {
+                let mut group = Group::new(term, hostname_key, tolerations, prepared);
+                group.count_base(interner, self.all_nodes, kind);
+                Arc::new(group)
+            }))
+        };
+        let mut group = (*base).clone();
+        for node in self.removed {
+            group.remove_node(interner, node, kind);
+        }
+        group
+    }
 }
 
 /// Which groups a pending pod owns, per term, for every relaxation state.
@@ -114,6 +183,10 @@ pub(crate) struct Topology {
     pods: Vec<PodGroups>,
     hostname_key: KeyId,
     respect_preferences: bool,
+    /// Hostnames of the round's existing nodes. Every hostname group knows them as domains, but keeps no entry
+    /// for them until a pod is counted there: only explanations list them, and thousands of nodes times dozens of
+    /// hostname groups would otherwise be copied into every group and every what-if question.
+    node_hostnames: Vec<ValueId>,
 }
 
 impl Topology {
@@ -127,16 +200,20 @@ impl Topology {
             pods: Vec::with_capacity(c.pods.len()),
             hostname_key: c.keys().hostname,
             respect_preferences,
+            node_hostnames: Vec::new(),
         };
         let mut index: HashMap<GroupKey, usize> = HashMap::new();
         let mut inverse_index: HashMap<GroupKey, usize> = HashMap::new();
 
-        // Required anti-affinity of pods already running keeps matching pods out of their domains.
+        // Required anti-affinity of pods already running keeps matching pods out of their domains. A what-if
+        // question's groups come counted from its base; a fresh round counts them here.
         for node in c.nodes {
             for pod in &node.pods {
                 for term in &pod.anti_required {
-                    let g = topology.inverse_group(&mut inverse_index, term, &pod.tolerations, prepared);
-                    if let Some(domain) = node_domain(node, term.key) {
+                    let g = topology.inverse_group(&mut inverse_index, term, &pod.tolerations, prepared, c);
+                    if c.base.is_none()
+                        && let Some(domain) = node_domain(node, term.key)
+                    {
                         topology.inverse[g].record(domain);
                     }
                 }
@@ -156,7 +233,7 @@ impl Topology {
             groups.inverse_owned = pod
                 .anti_required
                 .iter()
-                .map(|term| topology.inverse_group(&mut inverse_index, term, &pod.tolerations, prepared))
+                .map(|term| topology.inverse_group(&mut inverse_index, term, &pod.tolerations, prepared, c))
                 .collect();
             topology.pods.push(groups);
         }
@@ -186,8 +263,14 @@ impl Topology {
         if let Some(&g) = index.get(&term.group_key) {
             return g;
         }
-        let mut group = Group::new(term, self.hostname_key, &pod.tolerations, prepared);
-        group.count_existing(c);
+        let group = match c.base {
+            Some(base) => base.group(c.interner, prepared, term, &pod.tolerations, false),
+            None => {
+                let mut group = Group::new(term, self.hostname_key, &pod.tolerations, prepared);
+                group.count_existing(c);
+                group
+            }
+        };
         self.groups.push(group);
         index.insert(term.group_key.clone(), self.groups.len() - 1);
         self.groups.len() - 1
@@ -199,11 +282,16 @@ impl Topology {
         term: &Term,
         tolerations: &[Toleration],
         prepared: &Prepared,
+        c: &RoundView<'_>,
     ) -> usize {
         if let Some(&g) = index.get(&term.group_key) {
             return g;
         }
-        self.inverse.push(Group::new(term, self.hostname_key, tolerations, prepared));
+        let group = match c.base {
+            Some(base) => base.group(c.interner, prepared, term, tolerations, true),
+            None => Group::new(term, self.hostname_key, tolerations, prepared),
+        };
+        self.inverse.push(group);
         index.insert(term.group_key.clone(), self.inverse.len() - 1);
         self.inverse.len() - 1
     }
@@ -285,7 +373,8 @@ impl Topology {
         let exists = Requirement::exists();
         let pod_domains = strict.get(group.key).unwrap_or(&exists);
         let node_domains = node.get(group.key).unwrap_or(&exists);
-        let mut text = group.explain(interner, pod_domains, node_domains);
+        let hostnames: &[ValueId] = if group.hostname { &self.node_hostnames } else { &[] };
+        let mut text = group.explain(interner, pod_domains, node_domains, hostnames);
         if conflict.inverse {
             text.push_str(" (required anti-affinity of pods already placed)");
         }
@@ -357,6 +446,11 @@ impl Topology {
                 group.counts.slot(hostname);
             }
         }
+    }
+
+    /// Makes every hostname group aware of the hostnames of existing nodes (see [`Topology::node_hostnames`]).
+    pub(crate) fn register_hostnames(&mut self, hostnames: Vec<ValueId>) {
+        self.node_hostnames = hostnames;
     }
 }
 
@@ -441,6 +535,97 @@ impl Group {
             filter: term.filter.clone(),
             counts,
             occupied: Vec::new(),
+            base: None,
+            taken: FxHashMap::default(),
+        }
+    }
+
+    /// Counts the group over every node of a what-if round, as a fresh round over those nodes would (counting
+    /// their pods, or for an inverse group recording the domains of their pods' required anti-affinity terms),
+    /// remembering how many times each domain was registered.
+    fn count_base(&mut self, interner: &Interner, nodes: &[NodeData], inverse: Inverse<'_>) {
+        let mut universe: Vec<ValueId> = self.counts.iter().map(|(d, _)| d).collect();
+        universe.sort_unstable();
+        let mut registrations: FxHashMap<ValueId, u32> = FxHashMap::default();
+        for node in nodes {
+            match inverse {
+                Inverse::No => {
+                    if self.filter_matches(interner, &node.taints, &node.requirements)
+                        && let Some(domain) = node_domain(node, self.key)
+                    {
+                        if !self.hostname {
+                            self.counts.slot(domain);
+                            *registrations.entry(domain).or_insert(0) += 1;
+                        }
+                        for pod in node.pods.iter().filter(|p| p.counts_for_topology) {
+                            if self.selects(&pod.namespace, &pod.labels) {
+                                self.record(domain);
+                            }
+                        }
+                    }
+                }
+                Inverse::Of(key) => {
+                    for term in
+                        node.pods.iter().flat_map(|p| &p.anti_required).filter(|t| t.group_key == *key)
+                    {
+                        if let Some(domain) = node_domain(node, term.key) {
+                            self.record(domain);
+                            *registrations.entry(domain).or_insert(0) += 1;
+                        }
+                    }
+                }
+            }
+        }
+        self.base = Some(Arc::new(BaseBook { registrations, universe }));
+    }
+
+    /// Takes back one registration of `domain`; the domain goes when nothing registers it any more and no NodePool
+    /// offers it.
+    fn deregister(&mut self, domain: ValueId) {
+        let Some(book) = &self.base else { return };
+        let total = book.registrations.get(&domain).copied().unwrap_or(0);
+        let taken = self.taken.entry(domain).or_insert(0);
+        *taken += 1;
+        if *taken >= total && book.universe.binary_search(&domain).is_err() && self.count(domain) == 0 {
+            self.counts.known.remove(&domain);
+        }
+    }
+
+    /// Takes back one matching pod in `domain`.
+    fn unrecord(&mut self, domain: ValueId) {
+        if let Some(count) = self.counts.known.get_mut(&domain) {
+            *count -= 1;
+            if *count == 0 {
+                self.occupied.retain(|d| *d != domain);
+            }
+        }
+    }
+
+    /// Undoes what [`Group::count_base`] did for `node`: the group as counted over every node but this one.
+    fn remove_node(&mut self, interner: &Interner, node: &NodeData, inverse: Inverse<'_>) {
+        match inverse {
+            Inverse::No => {
+                if self.filter_matches(interner, &node.taints, &node.requirements)
+                    && let Some(domain) = node_domain(node, self.key)
+                {
+                    for pod in node.pods.iter().filter(|p| p.counts_for_topology) {
+                        if self.selects(&pod.namespace, &pod.labels) {
+                            self.unrecord(domain);
+                        }
+                    }
+                    if !self.hostname {
+                        self.deregister(domain);
+                    }
+                }
+            }
+            Inverse::Of(key) => {
+                for term in node.pods.iter().flat_map(|p| &p.anti_required).filter(|t| t.group_key == *key) {
+                    if let Some(domain) = node_domain(node, term.key) {
+                        self.unrecord(domain);
+                        self.deregister(domain);
+                    }
+                }
+            }
         }
     }
 
@@ -455,7 +640,10 @@ impl Group {
                 continue;
             }
             let Some(domain) = node_domain(node, self.key) else { continue };
-            self.counts.slot(domain);
+            // A hostname group knows every existing node's hostname without an entry (`node_hostnames`).
+            if !self.hostname {
+                self.counts.slot(domain);
+            }
             for pod in node.pods.iter().filter(|p| p.counts_for_topology) {
                 if self.selects(&pod.namespace, &pod.labels) {
                     self.record(domain);
@@ -652,10 +840,25 @@ impl Group {
         if empty.is_empty() { Requirement::does_not_exist() } else { Requirement::in_values(empty) }
     }
 
-    fn explain(&self, interner: &Interner, pod: &Requirement, node: &Requirement) -> String {
+    /// Explains the group's refusal; `hostnames` are the existing nodes' hostnames a hostname group knows without
+    /// keeping entries for them.
+    fn explain(
+        &self,
+        interner: &Interner,
+        pod: &Requirement,
+        node: &Requirement,
+        hostnames: &[ValueId],
+    ) -> String {
         let mut counts: Vec<(String, i32)> =
             self.counts.iter().map(|(d, c)| (interner.value_name(d).to_string(), c)).collect();
+        counts.extend(
+            hostnames
+                .iter()
+                .filter(|h| !self.counts.contains(**h))
+                .map(|h| (interner.value_name(*h).to_string(), 0)),
+        );
         counts.sort();
+        counts.dedup();
         let mut shown = String::new();
         for (i, (domain, count)) in counts.iter().take(25).enumerate() {
             if i > 0 {

@@ -14,6 +14,7 @@ use crate::error::FieldError;
 use crate::plan::{Plan, PodRef};
 use crate::prepared::Round;
 use crate::scheduler::Scheduler;
+use crate::topology::{BaseRef, TopologyBase};
 
 /// A pod a question places.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -51,21 +52,49 @@ pub struct Question<'q> {
     pub protected: &'q [usize],
 }
 
-/// A round compiled once for many [`Question`]s; see the module documentation.
-pub struct WhatIf<'p> {
-    prepared: &'p Prepared,
+/// A round compiled once, over its prepared NodePools, for many [`Question`]s; see the module documentation.
+///
+/// ```
+/// use std::sync::Arc;
+/// use karpenter_solver::{Moving, Prepared, Protection, Question, Round, SolverConfig, WhatIf, model::*};
+///
+/// let it: InstanceType = serde_json::from_str(r#"{"name": "m.large",
+///     "capacity": {"cpu": "2", "memory": "8Gi", "pods": "29"},
+///     "offerings": [{"zone": "a", "capacityType": "on-demand", "price": 0.1}]}"#).unwrap();
+/// let pools = [NodePool { name: "default".into(), ..NodePool::default() }];
+/// let prepared = Prepared::new(&pools, &[Arc::new(it)], &Default::default(), &[], &SolverConfig::default());
+/// let node = |name: &str, pods: Vec<Pod>| ExistingNode {
+///     name: name.into(),
+///     capacity: [("cpu".into(), "2".into()), ("pods".into(), "29".into())].into(),
+///     allocatable: [("cpu".into(), "2".into()), ("pods".into(), "29".into())].into(),
+///     pods,
+///     ..ExistingNode::default()
+/// };
+/// let web: Pod = serde_json::from_str(r#"{"name": "web", "containers": [{"requests": {"cpu": "500m"}}]}"#).unwrap();
+/// let nodes = [node("a", vec![web]), node("b", vec![])];
+/// let what_if = WhatIf::new(prepared, &Round { nodes: &nodes, ..Round::default() });
+/// // Without node a, its pod fits on node b: node a can go without a replacement.
+/// let moving = [(Moving::Bound { node: 0, pod: 0 }, Protection::AvoidsProtected)];
+/// let plan = what_if.solve(&Question { removed: &[0], pods: &moving, protected: &[] });
+/// assert!(plan.new_node_claims.is_empty());
+/// assert_eq!(plan.existing_nodes[0].node, "b");
+/// ```
+pub struct WhatIf {
+    prepared: Prepared,
     compiled: Compiled,
     /// Every pod bound to every node of the round, compiled as a pod to place (by node, then pod); a pod that
     /// cannot be read is the error naming its field.
     bound: Vec<Vec<Result<PodData, FieldError>>>,
     /// The references of those pods.
     bound_refs: Vec<Vec<PodRef>>,
+    /// Topology groups counted over every node, worked out as questions need them.
+    topology: TopologyBase,
 }
 
-impl Prepared {
-    /// Compiles a round once to answer many questions about removing some of its nodes (see [`WhatIf`]).
-    pub fn what_if(&self, round: &Round<'_>) -> WhatIf<'_> {
-        let mut compiled = compile::compile_round(self, round);
+impl WhatIf {
+    /// Compiles a round once, over `prepared`, to answer many questions about removing some of its nodes.
+    pub fn new(prepared: Prepared, round: &Round<'_>) -> WhatIf {
+        let mut compiled = compile::compile_round(&prepared, round);
         let namespaces = NamespaceIndex::new(round.namespaces);
         let bound = round
             .nodes
@@ -86,11 +115,14 @@ impl Prepared {
             })
             .collect();
         let bound_refs = round.nodes.iter().map(|node| node.pods.iter().map(PodRef::of).collect()).collect();
-        WhatIf { prepared: self, compiled, bound, bound_refs }
+        WhatIf { prepared, compiled, bound, bound_refs, topology: TopologyBase::default() }
     }
-}
 
-impl WhatIf<'_> {
+    /// The prepared NodePools, instance types and DaemonSets the questions are asked over.
+    pub fn prepared(&self) -> &Prepared {
+        &self.prepared
+    }
+
     /// Places the question's pods on every node but the removed ones, then on new NodeClaims, as a fresh solve of
     /// the round with those nodes gone and those pods pending would. Positions out of range are ignored.
     pub fn solve(&self, question: &Question<'_>) -> Plan {
@@ -137,9 +169,12 @@ impl WhatIf<'_> {
             }
         }
         let mut nodes: Vec<&NodeData> = Vec::with_capacity(c.nodes.len());
+        let mut gone: Vec<&NodeData> = Vec::new();
         let mut protected: Vec<bool> = Vec::with_capacity(c.nodes.len());
         for (position, node) in c.nodes.iter().enumerate() {
-            if !removed[position] {
+            if removed[position] {
+                gone.push(node);
+            } else {
                 nodes.push(node);
                 protected.push(protected_positions[position]);
             }
@@ -149,6 +184,7 @@ impl WhatIf<'_> {
         view.invalid_pods = &invalid;
         view.protected = &protected;
         view.avoids_protected = &avoids;
-        Scheduler::new(self.prepared, view, None).solve(None, None)
+        view.base = Some(BaseRef { topology: &self.topology, all_nodes: &c.nodes, removed: &gone });
+        Scheduler::new(&self.prepared, view, None).solve(None, None)
     }
 }

@@ -244,6 +244,7 @@ impl Compiled {
             protected: &[],
             avoids_protected: &[],
             input_errors: &self.input_errors,
+            base: None,
         }
     }
 }
@@ -265,6 +266,8 @@ pub(crate) struct RoundView<'a> {
     /// For each of `pods`, whether it avoids protected nodes (empty when none does).
     pub(crate) avoids_protected: &'a [bool],
     pub(crate) input_errors: &'a [InputError],
+    /// For a what-if question: the topology counted over every node of the round, to copy groups from.
+    pub(crate) base: Option<crate::topology::BaseRef<'a>>,
 }
 
 impl<'a> RoundView<'a> {

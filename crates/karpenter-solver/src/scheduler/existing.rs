@@ -19,12 +19,15 @@ pub(crate) struct Node<'a> {
     pub(crate) pods: Vec<crate::ids::PodId>,
     /// Host ports taken by the pods bound to it and placed on it.
     pub(crate) ports: Vec<HostPort>,
+    /// Its hostname, for the one-lookup shortcut of hostname topologies.
+    pub(crate) hostname: Option<crate::ids::ValueId>,
 }
 
 impl<'a> Node<'a> {
     pub(crate) fn new(prepared: &Prepared, c: &RoundView<'_>, data: &'a NodeData) -> Self {
         let ports = data.pods.iter().flat_map(|p| p.host_ports.iter().cloned()).collect();
-        Node { data, remaining: remaining(prepared, c, data), pods: Vec::new(), ports }
+        let hostname = data.requirements.get(c.keys().hostname).and_then(|r| r.values().first()).copied();
+        Node { data, remaining: remaining(prepared, c, data), pods: Vec::new(), ports, hostname }
     }
 
     /// Checks 1 to 5 for this node. Returns the node's requirements narrowed by the pod's, for topology to

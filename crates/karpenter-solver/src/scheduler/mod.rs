@@ -77,12 +77,15 @@ impl<'a> Scheduler<'a> {
             stats: SolveStats { pods: c.pods.len(), nodes: c.nodes.len(), ..SolveStats::default() },
             clock,
         };
+        let hostname_key = c.keys().hostname;
+        let hostnames: Vec<_> = c
+            .nodes
+            .iter()
+            .filter_map(|data| data.requirements.get(hostname_key).and_then(|r| r.values().first()).copied())
+            .collect();
+        scheduler.topology.register_hostnames(hostnames);
         for &data in c.nodes {
             scheduler.nodes.push(Node::new(prepared, &c, data));
-            if let Some(hostname) = data.requirements.get(c.keys().hostname).and_then(|r| r.values().first())
-            {
-                scheduler.topology.register_hostname(*hostname);
-            }
             // Existing capacity of a NodePool counts against its limits.
             if let Some(pool) = &data.node_pool
                 && let Some(index) = prepared.templates.iter().position(|t| &t.data.name == pool)
@@ -203,6 +206,12 @@ impl<'a> Scheduler<'a> {
         for n in 0..self.nodes.len() {
             self.stats.nodes_tried += 1;
             if c.kept_off(pod, n) {
+                continue;
+            }
+            // A shortcut of check 5 for the common hostname topologies: one lookup, no requirement built.
+            if let Some(hostname) = self.nodes[n].hostname
+                && self.topology.refuses_hostname(pod, &constraints, hostname)
+            {
                 continue;
             }
             if let Some(placed) = self.nodes[n].admit(&c, &self.topology, &attempt) {

@@ -179,8 +179,7 @@ fn protected_taint() -> Taint {
 /// Asks the what-if round and a fresh solve the same question: `removed` gone, their pods moving (avoiding
 /// `protected` nodes), plus the pending pods.
 fn same_answer(
-    prepared: &Prepared,
-    what_if: &WhatIf<'_>,
+    what_if: &WhatIf,
     nodes: &[ExistingNode],
     pending: &[Pod],
     removed: &[usize],
@@ -219,7 +218,8 @@ fn same_answer(
     for &n in removed {
         fresh_pods.extend(nodes[n].pods.iter().cloned());
     }
-    let fresh = prepared.solve(&Round { pods: &fresh_pods, nodes: &fresh_nodes, ..Round::default() });
+    let fresh =
+        what_if.prepared().solve(&Round { pods: &fresh_pods, nodes: &fresh_nodes, ..Round::default() });
     prop_assert_eq!(
         Plan { stats: Default::default(), ..answer },
         Plan { stats: Default::default(), ..fresh },
@@ -238,13 +238,13 @@ fn what_if_matches_fresh_solves(problem: &Problem) -> Result<(), TestCaseError> 
     // A few pods still pending in the new round.
     let pending: Vec<Pod> =
         problem.pods.iter().take(3).map(|p| Pod { name: format!("late-{}", p.name), ..p.clone() }).collect();
-    let what_if = prepared.what_if(&Round { pods: &pending, nodes: &nodes, ..Round::default() });
+    let what_if = WhatIf::new(prepared, &Round { pods: &pending, nodes: &nodes, ..Round::default() });
     for n in 0..nodes.len() {
-        same_answer(&prepared, &what_if, &nodes, &pending, &[n], &[])?;
+        same_answer(&what_if, &nodes, &pending, &[n], &[])?;
     }
     if nodes.len() >= 3 {
-        same_answer(&prepared, &what_if, &nodes, &pending, &[0, nodes.len() - 1], &[1])?;
-        same_answer(&prepared, &what_if, &nodes, &pending, &[1], &[0, 2])?;
+        same_answer(&what_if, &nodes, &pending, &[0, nodes.len() - 1], &[1])?;
+        same_answer(&what_if, &nodes, &pending, &[1], &[0, 2])?;
     }
     Ok(())
 }
