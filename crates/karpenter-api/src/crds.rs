@@ -1,10 +1,10 @@
-//! The CustomResourceDefinitions of the four kinds, generated from the Rust types, and their YAML.
+//! The CustomResourceDefinitions of the six kinds, generated from the Rust types, and their YAML.
 
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::CustomResourceExt;
 use serde_json::json;
 
-use crate::{EC2NodeClass, KWOKNodeClass, NodeClaim, NodePool};
+use crate::{CapacityBuffer, EC2NodeClass, KWOKNodeClass, NodeClaim, NodeOverlay, NodePool};
 
 /// Why the CRDs could not be rendered.
 #[derive(Debug, thiserror::Error)]
@@ -27,12 +27,21 @@ pub enum Error {
     },
 }
 
-/// The NodePool, NodeClaim, EC2NodeClass and KWOKNodeClass definitions, in that order.
+/// The NodePool, NodeClaim, EC2NodeClass, KWOKNodeClass, NodeOverlay and CapacityBuffer definitions, in that
+/// order. The last two are alpha APIs behind the `NodeOverlay` and `CapacityBuffer` feature gates; upstream's
+/// chart installs their definitions whether the gates are on or not, and so does this list.
 pub fn all() -> Result<Vec<CustomResourceDefinition>, Error> {
-    [NodePool::crd(), NodeClaim::crd(), EC2NodeClass::crd(), KWOKNodeClass::crd()]
-        .into_iter()
-        .map(finalized)
-        .collect()
+    [
+        NodePool::crd(),
+        NodeClaim::crd(),
+        EC2NodeClass::crd(),
+        KWOKNodeClass::crd(),
+        NodeOverlay::crd(),
+        CapacityBuffer::crd(),
+    ]
+    .into_iter()
+    .map(finalized)
+    .collect()
 }
 
 /// Each definition as a YAML document (starting with `---`), with the file name upstream gives it

@@ -185,6 +185,10 @@ pub struct EC2NodeClassSpec {
         "httpTokens": "required",
     }))]
     pub metadata_options: Option<MetadataOptions>,
+    /// Nitro Enclaves: when enabled, nodes launch with enclaves on and only instance types that support them
+    /// are used.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enclave_options: Option<EnclaveOptions>,
     /// Connection tracking timeouts of the node's interfaces.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub connection_tracking: Option<ConnectionTracking>,
@@ -401,6 +405,14 @@ pub enum HttpTokens {
     Required,
     /// IMDSv1 allowed.
     Optional,
+}
+
+/// Nitro Enclaves options.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct EnclaveOptions {
+    /// Whether instances are launched with Nitro Enclaves enabled.
+    pub enabled: bool,
 }
 
 /// CPU options.

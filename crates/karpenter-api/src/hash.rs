@@ -23,8 +23,8 @@ use serde_json::Value;
 
 use crate::{
     BlockDevice, BlockDeviceMapping, ConnectionTracking, CpuOptions, EC2NodeClass, EnabledDisabled,
-    HttpTokens, InstanceStorePolicy, InterfaceType, MetadataOptions, NetworkInterface, NodeClaimTemplate,
-    NodePool, PlacementGroupSelector, VolumeType,
+    EnclaveOptions, HttpTokens, InstanceStorePolicy, InterfaceType, MetadataOptions, NetworkInterface,
+    NodeClaimTemplate, NodePool, PlacementGroupSelector, VolumeType,
 };
 
 /// Why a hash could not be computed: a field holds a value upstream's Go types could not hold either. The CRD
@@ -366,6 +366,12 @@ fn placement_group(selector: &PlacementGroupSelector) -> GoValue {
         .build()
 }
 
+/// A present `enclaveOptions` is hashed even when `enabled` is false: the pointer is not nil, so the struct
+/// (with no non-zero fields) still contributes its type name.
+fn enclave_options(options: &EnclaveOptions) -> GoValue {
+    GoStruct::new("EnclaveOptions").field("Enabled", options.enabled.then_some(GoValue::Bool(true))).build()
+}
+
 fn cpu_options(options: &CpuOptions) -> GoValue {
     GoStruct::new("CPUOptions")
         .field(
@@ -427,6 +433,7 @@ impl EC2NodeClass {
             )
             .field("DetailedMonitoring", spec.detailed_monitoring.map(GoValue::Bool))
             .field("MetadataOptions", spec.metadata_options.as_ref().map(metadata_options))
+            .field("EnclaveOptions", spec.enclave_options.as_ref().map(enclave_options))
             .field("ConnectionTracking", spec.connection_tracking.as_ref().map(connection_tracking))
             .field("Context", string(&spec.context))
             .field("CPUOptions", spec.cpu_options.as_ref().map(cpu_options))
@@ -564,6 +571,10 @@ spec:
         assert_eq!(class(&format!("{CLASS}  amiFamily: AL2023\n")), base);
         assert_ne!(class(&format!("{CLASS}  amiFamily: Custom\n")), base);
         assert_ne!(class(&CLASS.replace("team: a", "team: b")), base);
+        // Enclave options drift a node whatever `enabled` says, as upstream's pointer-to-struct hashing does.
+        let enclaves_off = class(&format!("{CLASS}  enclaveOptions: {{enabled: false}}\n"));
+        let enclaves_on = class(&format!("{CLASS}  enclaveOptions: {{enabled: true}}\n"));
+        assert!(enclaves_off != base && enclaves_on != base && enclaves_on != enclaves_off);
         assert_ne!(serde_norway::from_str::<EC2NodeClass>(CLASS).unwrap().hash(Some("ca")).unwrap(), base);
     }
 }

@@ -39,6 +39,14 @@ pub mod label {
 pub mod annotation {
     /// On a pod (`"true"` or a duration) or a node: do not disrupt voluntarily.
     pub const DO_NOT_DISRUPT: &str = "karpenter.sh/do-not-disrupt";
+    /// On a node or NodeClaim (`"true"`): do not repair it, whatever `do-not-disrupt` says (v1.15).
+    pub const DO_NOT_REPAIR: &str = "karpenter.sh/do-not-repair";
+    /// On a pod: an int32 cost of evicting it; consolidation prefers nodes whose pods cost less (v1.15).
+    pub const DISRUPTION_COST: &str = "karpenter.sh/disruption-cost";
+    /// On a NodeClaim: the node's boot id before Karpenter asked for a reboot (v1.15).
+    pub const REBOOT_PRE_BOOT_ID: &str = "karpenter.sh/reboot-pre-boot-id";
+    /// On a NodeClaim: how long the drain before a reboot may take (v1.15).
+    pub const REBOOT_TERMINATION_GRACE_PERIOD: &str = "karpenter.sh/reboot-termination-grace-period";
     /// The drift hash of the NodePool template a NodeClaim was made from.
     pub const NODE_POOL_HASH: &str = "karpenter.sh/nodepool-hash";
     /// The version of the NodePool hash scheme.
@@ -57,6 +65,9 @@ pub mod annotation {
     pub const INSTANCE_PROFILE_NAME: &str = "karpenter.k8s.aws/instance-profile-name";
     /// Set on a NodeClaim once its instance carries its tags.
     pub const INSTANCE_TAGGED: &str = "karpenter.k8s.aws/tagged";
+    /// On an EC2NodeClass: how NVIDIA GPUs are shared as DRA consumable capacity (needs the AWS provider's
+    /// `DRANVIDIAGPU` gate; v1.15).
+    pub const NVIDIA_CONSUMABLE_CAPACITY: &str = "karpenter.k8s.aws/nvidia-consumable-capacity";
 }
 
 /// Taints Karpenter puts on nodes.
@@ -67,10 +78,17 @@ pub mod taint {
     pub const DISRUPTED: &str = "karpenter.sh/disrupted";
     /// Key of the `NoExecute` taint a node carries until it has registered.
     pub const UNREGISTERED: &str = "karpenter.sh/unregistered";
+    /// Key of the `NoSchedule` taint a node carries from a reboot request until it boots again (v1.15).
+    pub const REBOOTING: &str = "karpenter.sh/rebooting";
 
     /// The taint of a node being disrupted or terminated: no new pods.
     pub fn disrupted() -> Taint {
         Taint { key: DISRUPTED.into(), effect: "NoSchedule".into(), ..Taint::default() }
+    }
+
+    /// The taint of a node being rebooted: no new pods until it is back.
+    pub fn rebooting() -> Taint {
+        Taint { key: REBOOTING.into(), effect: "NoSchedule".into(), ..Taint::default() }
     }
 
     /// The taint of a node that has not registered yet.
@@ -118,6 +136,8 @@ pub mod condition {
     pub const CONSISTENT_STATE_FOUND: &str = "ConsistentStateFound";
     /// NodeClaim: why a disruption command is running against it.
     pub const DISRUPTION_REASON: &str = "DisruptionReason";
+    /// NodeClaim: a reboot was requested, issued, or finished (the reason says which; v1.15).
+    pub const REBOOTING: &str = "Rebooting";
 
     /// EC2NodeClass: subnets were found.
     pub const SUBNETS_READY: &str = "SubnetsReady";

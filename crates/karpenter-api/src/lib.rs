@@ -1,11 +1,13 @@
-//! The custom resources users already write for Karpenter — `karpenter.sh/v1` NodePool and NodeClaim and
-//! `karpenter.k8s.aws/v1` EC2NodeClass, and the KWOK provider's `karpenter.kwok.sh/v1alpha1` KWOKNodeClass —
-//! with their CRDs and drift hashes, so that upstream manifests apply unchanged and NodeClaims launched by
-//! upstream Karpenter are not seen as drifted.
+//! The custom resources users already write for Karpenter — `karpenter.sh/v1` NodePool and NodeClaim,
+//! `karpenter.k8s.aws/v1` EC2NodeClass, the alpha `karpenter.sh/v1alpha1` NodeOverlay and
+//! `autoscaling.x-k8s.io/v1beta1` CapacityBuffer, and the KWOK provider's `karpenter.kwok.sh/v1alpha1`
+//! KWOKNodeClass — with their CRDs and drift hashes, so that upstream manifests apply unchanged and NodeClaims
+//! launched by upstream Karpenter are not seen as drifted; and the feature gates that switch the alpha APIs on.
 //!
-//! The types follow upstream's Go API field for field (`pkg/apis/v1` in kubernetes-sigs/karpenter and in
-//! aws/karpenter-provider-aws). Optional fields are `Option`s, lists and maps included, so that an absent list and
-//! an empty one stay distinct: the drift hash tells them apart, as upstream's does.
+//! The types follow upstream's Go API (release v1.15) field for field (`pkg/apis/v1`, `v1alpha1` and
+//! `autoscaling/v1beta1` in kubernetes-sigs/karpenter, `pkg/apis/v1` in aws/karpenter-provider-aws). Optional
+//! fields are `Option`s, lists and maps included, so that an absent list and an empty one stay distinct: the
+//! drift hash tells them apart, as upstream's does.
 //!
 //! Install the definitions from [`crds::all`] (or `karpenter crds`), not from kube's `NodePool::crd()`: the
 //! latter is schemars' raw output, which [`crds::all`] brings to upstream's exact shape.
@@ -30,29 +32,39 @@
 //! assert_eq!(pool.hash().unwrap(), "6821555240594823858");
 //! ```
 
+pub mod capacitybuffer;
 pub mod crds;
 mod ec2nodeclass;
+mod features;
 mod hash;
 pub mod kwok;
 pub mod labels;
 mod nodeclaim;
+pub mod nodeoverlay;
 mod nodepool;
 mod schema;
 mod status;
 mod validation;
 
+pub use capacitybuffer::{
+    CapacityBuffer, CapacityBufferSpec, CapacityBufferStatus, LocalObjectRef, ScalableRef,
+};
 pub use ec2nodeclass::{
     Ami, AmiFamily, AmiRequirement, AmiSelectorTerm, BlockDevice, BlockDeviceMapping, CapacityReservation,
     CapacityReservationSelectorTerm, CapacityReservationState, CapacityReservationType, ConnectionTracking,
-    CpuOptions, EC2NodeClass, EC2NodeClassSpec, EC2NodeClassStatus, EnabledDisabled, HttpTokens,
-    InstanceMatchCriteria, InstanceStorePolicy, InterfaceType, MetadataOptions, NetworkInterface,
+    CpuOptions, EC2NodeClass, EC2NodeClassSpec, EC2NodeClassStatus, EnabledDisabled, EnclaveOptions,
+    HttpTokens, InstanceMatchCriteria, InstanceStorePolicy, InterfaceType, MetadataOptions, NetworkInterface,
     PlacementGroupSelector, SecurityGroup, SecurityGroupSelectorTerm, Subnet, SubnetSelectorTerm, VolumeType,
 };
+pub use features::{FEATURE_GATES, FeatureGate, FeatureGateError, FeatureGates};
 pub use hash::Error as HashError;
 pub use kwok::{KWOKNodeClass, KWOKNodeClassSpec, KWOKNodeClassStatus};
 pub use nodeclaim::{
     NodeClaim, NodeClaimSpec, NodeClaimStatus, NodeClassReference, NodeSelectorOperator,
     NodeSelectorRequirementWithMinValues, ResourceRequirements,
+};
+pub use nodeoverlay::{
+    NodeOverlay, NodeOverlayRequirement, NodeOverlaySpec, NodeOverlayStatus, PriceChange, PriceError,
 };
 pub use nodepool::{
     Budget, ConsolidationPolicy, Disruption, DisruptionReason, NodeClaimTemplate, NodeClaimTemplateSpec,

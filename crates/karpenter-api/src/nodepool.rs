@@ -136,6 +136,9 @@ pub enum DisruptionReason {
     Empty,
     /// The node no longer matches its NodePool or node class.
     Drifted,
+    /// The node is being repaired (an unhealthy condition matched a repair policy); budgets with this reason
+    /// pace node repair.
+    Unhealthy,
 }
 
 /// The NodeClaims a NodePool makes: metadata for the nodes and the claim spec without resource requests.

@@ -1,4 +1,4 @@
-//! Schema fragments shared by the three CRDs, and the pass that turns schemars' output into the plain structural
+//! Schema fragments shared by the CRDs, and the pass that turns schemars' output into the plain structural
 //! schema upstream's controller-gen writes.
 //!
 //! Fragments are JSON because the same Go type is published with different validation in different places
@@ -38,9 +38,72 @@ pub(crate) fn resource_list(_: &mut SchemaGenerator) -> Schema {
     })
 }
 
-/// The three rules that keep Karpenter's own labels and the hostname out of a key (`self`) or of every key of a
-/// map (`self.all(x, ...)`), as NodePool labels and requirement keys need.
-fn restricted_label_rules(subject: &str, with_node_pool: bool) -> Vec<Value> {
+/// The AWS provider's labels that a requirement may name in its `karpenter.k8s.aws` domain, in the order its CRD
+/// rule lists them (the provider's `hack/validation` adds the rule to the core CRDs it ships).
+const AWS_LABELS: [&str; 28] = [
+    "instance-tenancy",
+    "capacity-reservation-type",
+    "capacity-reservation-id",
+    "capacity-reservation-interruptible",
+    "ec2nodeclass",
+    "instance-encryption-in-transit-supported",
+    "instance-category",
+    "instance-hypervisor",
+    "instance-family",
+    "instance-generation",
+    "instance-local-nvme",
+    "instance-size",
+    "instance-cpu",
+    "instance-cpu-manufacturer",
+    "instance-cpu-sustained-clock-speed-mhz",
+    "instance-memory",
+    "instance-ebs-bandwidth",
+    "instance-network-bandwidth",
+    "instance-gpu-name",
+    "instance-gpu-manufacturer",
+    "instance-gpu-count",
+    "instance-gpu-memory",
+    "instance-accelerator-name",
+    "instance-accelerator-manufacturer",
+    "instance-accelerator-count",
+    "instance-capability-flex",
+    "placement-group-id",
+    "placement-group-partition",
+];
+
+/// Where a set of label rules is published; each place lists a different set of allowed AWS labels.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum LabelPlace {
+    /// NodePool template labels. Upstream's list names `capacity-reservation-interruptible` twice; kept, since
+    /// the rule text is compared verbatim.
+    PoolLabels,
+    /// NodePool template requirement keys.
+    PoolRequirement,
+    /// NodeClaim requirement keys.
+    ClaimRequirement,
+    /// NodeOverlay requirement keys: without the tenancy, capacity reservation and placement group labels,
+    /// which overlays do not match on.
+    OverlayRequirement,
+}
+
+/// The allowed `karpenter.k8s.aws` labels of `place`, quoted and comma-separated as the CEL list literal holds them.
+fn aws_label_list(place: LabelPlace) -> String {
+    let labels: Vec<&str> = match place {
+        LabelPlace::PoolLabels => {
+            let mut labels = AWS_LABELS.to_vec();
+            labels.insert(4, "capacity-reservation-interruptible");
+            labels
+        }
+        LabelPlace::PoolRequirement | LabelPlace::ClaimRequirement => AWS_LABELS.to_vec(),
+        LabelPlace::OverlayRequirement => AWS_LABELS[4..26].to_vec(),
+    };
+    labels.iter().map(|label| format!(r#""karpenter.k8s.aws/{label}""#)).collect::<Vec<_>>().join(", ")
+}
+
+/// The rules that keep Karpenter's own labels and the hostname out of a key (`self`) or of every key of a map
+/// (`self.all(x, ...)`): the core's three (two where the NodePool label may be named) and the AWS provider's
+/// restriction of its own domain.
+fn restricted_label_rules(subject: &str, place: LabelPlace) -> Vec<Value> {
     let all = |body: String| if subject == "self" { body } else { format!("self.all(x, {body})") };
     let mut rules = vec![rule(
         &all(format!(
@@ -48,7 +111,7 @@ fn restricted_label_rules(subject: &str, with_node_pool: bool) -> Vec<Value> {
         )),
         r#"label domain "karpenter.sh" is restricted"#,
     )];
-    if with_node_pool {
+    if matches!(place, LabelPlace::PoolLabels | LabelPlace::PoolRequirement) {
         rules.push(rule(
             &all(format!(r#"{subject} != "karpenter.sh/nodepool""#)),
             r#"label "karpenter.sh/nodepool" is restricted"#,
@@ -57,6 +120,13 @@ fn restricted_label_rules(subject: &str, with_node_pool: bool) -> Vec<Value> {
     rules.push(rule(
         &all(format!(r#"{subject} != "kubernetes.io/hostname""#)),
         r#"label "kubernetes.io/hostname" is restricted"#,
+    ));
+    rules.push(rule(
+        &all(format!(
+            r#"{subject} in [{}] || !{subject}.find("^([^/]+)").endsWith("karpenter.k8s.aws")"#,
+            aws_label_list(place)
+        )),
+        r#"label domain "karpenter.k8s.aws" is restricted"#,
     ));
     rules
 }
@@ -69,7 +139,7 @@ pub(crate) fn template_labels(_: &mut SchemaGenerator) -> Schema {
         "additionalProperties": { "type": "string", "maxLength": 63, "pattern": LABEL_VALUE },
         "maxProperties": 100,
         "x-kubernetes-map-type": "atomic",
-        "x-kubernetes-validations": restricted_label_rules("x", true),
+        "x-kubernetes-validations": restricted_label_rules("x", LabelPlace::PoolLabels),
     })
 }
 
@@ -83,66 +153,107 @@ pub(crate) fn template_annotations(_: &mut SchemaGenerator) -> Schema {
     })
 }
 
-/// The requirement list of a NodePool template (`node_pool`) or of a NodeClaim.
-fn requirements(node_pool: bool) -> Schema {
+/// The requirement list of a NodePool template, a NodeClaim or a NodeOverlay. NodeOverlay requirements have no
+/// `minValues` and their own rules (a `NotIn` needs values too; one message words the numeric operators
+/// differently), as upstream's `v1alpha1` API writes them.
+fn requirements(place: LabelPlace) -> Schema {
+    let overlay = place == LabelPlace::OverlayRequirement;
     let key = json!({
         "description": "The node label the requirement constrains.",
         "type": "string",
         "maxLength": 316,
         "pattern": QUALIFIED_NAME,
-        "x-kubernetes-validations": restricted_label_rules("self", node_pool),
+        "x-kubernetes-validations": restricted_label_rules("self", place),
     });
+    let mut properties = json!({
+        "key": key,
+        "operator": {
+            "description": "How the key relates to the values.",
+            "type": "string",
+            "enum": ["In", "NotIn", "Exists", "DoesNotExist", "Gt", "Lt", "Gte", "Lte"],
+        },
+        "values": {
+            "description": "The values; one non-negative integer for Gt, Lt, Gte and Lte, none for Exists and DoesNotExist.",
+            "type": "array",
+            "items": { "type": "string" },
+            "maxLength": 63,
+            "pattern": LABEL_VALUE,
+            "x-kubernetes-list-type": "atomic",
+        },
+    });
+    let mut rules = vec![rule(
+        "self.all(x, x.operator == 'In' ? x.values.size() != 0 : true)",
+        "requirements with operator 'In' must have a value defined",
+    )];
+    if overlay {
+        rules.insert(
+            0,
+            rule(
+                "self.all(x, x.operator == 'NotIn' ? x.values.size() != 0 : true)",
+                "requirements with operator 'NotIn' must have a value defined",
+            ),
+        );
+        rules.push(rule("self.all(x, (x.operator == 'Gt' || x.operator == 'Lt' || x.operator == 'Gte' || x.operator == 'Lte') ? (x.values.size() == 1 && int(x.values[0]) >= 0) : true)",
+            "requirements operator 'Gt', 'Lt', 'Gte' or 'Lte' must have a single positive integer value"));
+    } else {
+        properties["minValues"] = json!({
+            "description": "The least number of distinct values of the key that the instance types of a NodeClaim must span.",
+            "type": "integer",
+            "minimum": 1,
+            "maximum": 50,
+        });
+        rules.push(rule("self.all(x, (x.operator == 'Gt' || x.operator == 'Lt' || x.operator == 'Gte' || x.operator == 'Lte') ? (x.values.size() == 1 && int(x.values[0]) >= 0) : true)",
+            "requirements operator 'Gt', 'Lt', 'Gte', or 'Lte' must have a single positive integer value"));
+        rules.push(rule("self.all(x, (x.operator == 'In' && has(x.minValues)) ? x.values.size() >= x.minValues : true)",
+            "requirements with 'minValues' must have at least that many values specified in the 'values' field"));
+    }
+    let item_description = if overlay {
+        "A node selector requirement."
+    } else {
+        "A node selector requirement with an optional minimum number of distinct values."
+    };
     json_schema!({
         "description": "Requirements on node labels, intersected with the pods' and the instance types' requirements.",
         "type": "array",
         "maxItems": 100,
         "x-kubernetes-list-type": "atomic",
         "items": {
-            "description": "A node selector requirement with an optional minimum number of distinct values.",
+            "description": item_description,
             "type": "object",
             "required": ["key", "operator"],
-            "properties": {
-                "key": key,
-                "operator": {
-                    "description": "How the key relates to the values.",
-                    "type": "string",
-                    "enum": ["In", "NotIn", "Exists", "DoesNotExist", "Gt", "Lt", "Gte", "Lte"],
-                },
-                "values": {
-                    "description": "The values; one non-negative integer for Gt, Lt, Gte and Lte, none for Exists and DoesNotExist.",
-                    "type": "array",
-                    "items": { "type": "string" },
-                    "maxLength": 63,
-                    "pattern": LABEL_VALUE,
-                    "x-kubernetes-list-type": "atomic",
-                },
-                "minValues": {
-                    "description": "The least number of distinct values of the key that the instance types of a NodeClaim must span.",
-                    "type": "integer",
-                    "minimum": 1,
-                    "maximum": 50,
-                },
-            },
+            "properties": properties,
         },
-        "x-kubernetes-validations": [
-            rule("self.all(x, x.operator == 'In' ? x.values.size() != 0 : true)",
-                "requirements with operator 'In' must have a value defined"),
-            rule("self.all(x, (x.operator == 'Gt' || x.operator == 'Lt' || x.operator == 'Gte' || x.operator == 'Lte') ? (x.values.size() == 1 && int(x.values[0]) >= 0) : true)",
-                "requirements operator 'Gt', 'Lt', 'Gte', or 'Lte' must have a single positive integer value"),
-            rule("self.all(x, (x.operator == 'In' && has(x.minValues)) ? x.values.size() >= x.minValues : true)",
-                "requirements with 'minValues' must have at least that many values specified in the 'values' field"),
-        ],
+        "x-kubernetes-validations": rules,
     })
 }
 
 /// Requirements as a NodePool template publishes them.
 pub(crate) fn node_pool_requirements(_: &mut SchemaGenerator) -> Schema {
-    requirements(true)
+    requirements(LabelPlace::PoolRequirement)
 }
 
 /// Requirements as a NodeClaim publishes them.
 pub(crate) fn node_claim_requirements(_: &mut SchemaGenerator) -> Schema {
-    requirements(false)
+    requirements(LabelPlace::ClaimRequirement)
+}
+
+/// Requirements as a NodeOverlay publishes them: the instance types (and NodePools) the overlay applies to.
+pub(crate) fn node_overlay_requirements(_: &mut SchemaGenerator) -> Schema {
+    requirements(LabelPlace::OverlayRequirement)
+}
+
+/// The extended resources a NodeOverlay adds to matching instance types; the resources every instance type
+/// already reports (cpu, memory, ephemeral-storage, pods) are refused.
+pub(crate) fn overlay_capacity(generator: &mut SchemaGenerator) -> Schema {
+    let mut schema = resource_list(generator);
+    schema.insert(
+        "x-kubernetes-validations".into(),
+        json!([rule(
+            "self.all(x, !(x in ['cpu', 'memory', 'ephemeral-storage', 'pods']))",
+            "invalid resource restricted"
+        )]),
+    );
+    schema
 }
 
 /// A taint list.
@@ -246,6 +357,16 @@ pub(crate) fn node_pool_conditions(_: &mut SchemaGenerator) -> Schema {
 /// NodeClaim status conditions.
 pub(crate) fn node_claim_conditions(_: &mut SchemaGenerator) -> Schema {
     conditions(false, true)
+}
+
+/// NodeOverlay status conditions.
+pub(crate) fn node_overlay_conditions(_: &mut SchemaGenerator) -> Schema {
+    conditions(true, true)
+}
+
+/// CapacityBuffer status conditions (`metav1.Condition`, whose schema is the same as the strict one).
+pub(crate) fn capacity_buffer_conditions(_: &mut SchemaGenerator) -> Schema {
+    conditions(true, true)
 }
 
 /// EC2NodeClass status conditions (upstream publishes them without list-map markers).

@@ -1,9 +1,11 @@
-//! The checks on a NodePool that its CRD schema cannot make, which upstream runs in its NodePool validation
-//! controller and reports as the `ValidationSucceeded` condition (`NodePool.RuntimeValidate` in
+//! The checks on a NodePool (and a NodeOverlay) that its CRD schema cannot make, which upstream runs in its
+//! validation controllers and reports as the `ValidationSucceeded` condition (`NodePool.RuntimeValidate` in
 //! kubernetes-sigs/karpenter `pkg/apis/v1/nodepool_validation.go` and `nodeclaim_validation.go`): label keys and
 //! taint keys and values must be qualified names, label and requirement values must be label values, restricted
 //! label domains stay out (the AWS provider adds `karpenter.k8s.aws`), requirements on well-known labels with a
-//! fixed set of values must name at least one of them, and no two taints may share a key and effect.
+//! fixed set of values must name at least one of them, and no two taints may share a key and effect. A
+//! NodeOverlay's requirements get the same checks (`NodeOverlay.RuntimeValidate`, `pkg/apis/v1alpha1/
+//! nodeoverlay_validation.go`), and its capacity may not name a resource the instance types report themselves.
 
 use std::collections::BTreeSet;
 use std::fmt;
@@ -11,7 +13,7 @@ use std::fmt;
 use k8s_openapi::api::core::v1::Taint;
 
 use crate::labels::label;
-use crate::{NodePool, NodeSelectorOperator, NodeSelectorRequirementWithMinValues};
+use crate::{NodeOverlay, NodePool, NodeSelectorOperator};
 
 /// One problem with one field.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -136,18 +138,31 @@ fn check_taints(
     }
 }
 
+/// A requirement as the checks see it, whichever kind it comes from.
+struct Requirement<'a> {
+    key: &'a str,
+    operator: NodeSelectorOperator,
+    values: &'a [String],
+    min_values: Option<i64>,
+}
+
+/// Upstream's `ValidateRequirement`, for the requirement at `path`. A NodePool's requirement may not name
+/// `karpenter.sh/nodepool` (its nodes get that label from the pool); a NodeOverlay's may, to match pools.
 fn check_requirement(
-    index: usize,
-    requirement: &NodeSelectorRequirementWithMinValues,
+    path: &str,
+    requirement: &Requirement<'_>,
+    in_node_pool: bool,
     out: &mut Vec<FieldError>,
 ) {
-    let at = |part: &str| format!("spec.template.spec.requirements[{index}]{part}");
-    let key = karpenter_solver::labels::normalize(&requirement.key);
+    let at = |part: &str| format!("{path}{part}");
+    let key = karpenter_solver::labels::normalize(requirement.key);
     if key == label::NODE_POOL {
-        out.push(FieldError {
-            field: at(".key"),
-            message: "a NodePool's nodes get karpenter.sh/nodepool itself; it may not be required".into(),
-        });
+        if in_node_pool {
+            out.push(FieldError {
+                field: at(".key"),
+                message: "a NodePool's nodes get karpenter.sh/nodepool itself; it may not be required".into(),
+            });
+        }
     } else if is_restricted_label(key) {
         out.push(FieldError { field: at(".key"), message: restricted_message(key) });
     }
@@ -157,7 +172,7 @@ fn check_requirement(
             message: format!("{key:?} is not a qualified name: {problem}"),
         });
     }
-    let values = requirement.values.as_deref().unwrap_or_default();
+    let values = requirement.values;
     for (position, value) in values.iter().enumerate() {
         if !is_label_value(value) {
             out.push(FieldError {
@@ -212,6 +227,58 @@ fn check_requirement(
     }
 }
 
+/// Resources every instance type reports itself, which a NodeOverlay may not add: the core's (cpu, memory,
+/// ephemeral-storage, pods) and those the AWS provider registers (`karpenter.k8s.aws` `labels.go` adds them to
+/// the core's `WellKnownResources`).
+const WELL_KNOWN_RESOURCES: [&str; 9] = [
+    "cpu",
+    "memory",
+    "ephemeral-storage",
+    "pods",
+    label::aws::RESOURCE_POD_ENI,
+    label::aws::RESOURCE_NEURON,
+    label::aws::RESOURCE_NEURON_CORE,
+    label::aws::RESOURCE_HABANA_GAUDI,
+    label::aws::RESOURCE_EFA,
+];
+
+impl NodeOverlay {
+    /// The problems its CRD schema lets through (upstream's `NodeOverlay.RuntimeValidate`); empty when the
+    /// overlay is valid. The overlay controller reports them on the `ValidationSucceeded` condition and does not
+    /// apply the overlay until they are fixed.
+    pub fn validate(&self) -> Vec<FieldError> {
+        let mut out = Vec::new();
+        for (index, requirement) in self.spec.requirements.iter().enumerate() {
+            let path = format!("spec.requirements[{index}]");
+            let values = requirement.values.as_deref().unwrap_or_default();
+            let view = Requirement {
+                key: &requirement.key,
+                operator: requirement.operator,
+                values,
+                min_values: None,
+            };
+            check_requirement(&path, &view, false, &mut out);
+            if requirement.operator == NodeSelectorOperator::NotIn && values.is_empty() {
+                out.push(FieldError {
+                    field: format!("{path}.values"),
+                    message: "a NotIn requirement needs at least one value".into(),
+                });
+            }
+        }
+        for resource in self.spec.capacity.iter().flat_map(|capacity| capacity.keys()) {
+            if WELL_KNOWN_RESOURCES.contains(&resource.as_str()) {
+                out.push(FieldError {
+                    field: format!("spec.capacity[{resource:?}]"),
+                    message: format!(
+                        "{resource} is reported by the instance types themselves; an overlay may only add other extended resources"
+                    ),
+                });
+            }
+        }
+        out
+    }
+}
+
 impl NodePool {
     /// The problems its CRD schema lets through; empty when the NodePool is valid. The NodePool controller reports
     /// them on the `ValidationSucceeded` condition and provisions nothing from the pool until they are fixed.
@@ -243,7 +310,13 @@ impl NodePool {
         check_taints("taints", &template.spec.taints, &mut seen, &mut out);
         check_taints("startupTaints", &template.spec.startup_taints, &mut seen, &mut out);
         for (index, requirement) in template.spec.requirements.iter().enumerate() {
-            check_requirement(index, requirement, &mut out);
+            let view = Requirement {
+                key: &requirement.key,
+                operator: requirement.operator,
+                values: requirement.values.as_deref().unwrap_or_default(),
+                min_values: requirement.min_values,
+            };
+            check_requirement(&format!("spec.template.spec.requirements[{index}]"), &view, true, &mut out);
         }
         out
     }
@@ -356,6 +429,58 @@ spec:
                 spec.template.spec.taints[1].value: "bad value" is not a qualified name: the name must be 1 to 63 alphanumerics, '-', '_' or '.', starting and ending with an alphanumeric
                 spec.template.spec.taints[2].effect: "Sometimes" is not NoSchedule, PreferNoSchedule or NoExecute
                 spec.template.spec.startupTaints[0]: another taint already has key "example.com/a" and effect NoSchedule"#]],
+        );
+    }
+    /// Validates a NodeOverlay whose spec is the YAML lines `spec`, and compares the problems with `expected`.
+    fn check_overlay(spec: &str, expected: Expect) {
+        let yaml = format!(
+            "apiVersion: karpenter.sh/v1alpha1\nkind: NodeOverlay\nmetadata: {{name: o}}\nspec:\n{spec}\n"
+        );
+        let overlay: crate::NodeOverlay =
+            serde_norway::from_str(&yaml).unwrap_or_else(|e| panic!("{e}\n{yaml}"));
+        let problems: Vec<String> = overlay.validate().iter().map(ToString::to_string).collect();
+        expected.assert_eq(&problems.join("\n"));
+    }
+
+    #[test]
+    fn overlay_requirements_may_match_pools_and_well_known_labels() {
+        check_overlay(
+            "  requirements:
+    - {key: karpenter.sh/nodepool, operator: In, values: [gpu]}
+    - {key: karpenter.sh/capacity-type, operator: NotIn, values: [spot]}
+    - {key: karpenter.k8s.aws/instance-family, operator: In, values: [g5]}
+    - {key: beta.kubernetes.io/instance-type, operator: Exists}
+    - {key: example.com/team, operator: DoesNotExist}
+  capacity: {example.com/licence: '1', nvidia.com/gpu: '1'}
+  priceAdjustment: '-10%'",
+            expect![[""]],
+        );
+    }
+
+    #[test]
+    fn overlays_are_checked_as_upstream_checks_them() {
+        check_overlay(
+            "  requirements:
+    - {key: karpenter.sh/custom, operator: Exists}
+    - {key: karpenter.k8s.aws/instance-colour, operator: Exists}
+    - {key: kubernetes.io/hostname, operator: In, values: [a]}
+    - {key: karpenter.sh/capacity-type, operator: In, values: [cheap]}
+    - {key: example.com/x, operator: NotIn}
+    - {key: example.com/y, operator: In, values: []}
+    - {key: example.com/z, operator: Gt, values: ['1', '2']}
+    - {key: 'Bad_Prefix/x', operator: Exists}
+  capacity: {cpu: '1', vpc.amazonaws.com/efa: '1', example.com/ok: '1'}",
+            expect![[r#"
+                spec.requirements[0].key: "karpenter.sh/custom" is kept for Karpenter's own use; use a well-known label or a label outside the karpenter.sh and karpenter.k8s.aws domains
+                spec.requirements[1].key: "karpenter.k8s.aws/instance-colour" is kept for Karpenter's own use; use a well-known label or a label outside the karpenter.sh and karpenter.k8s.aws domains
+                spec.requirements[2].key: "kubernetes.io/hostname" is kept for Karpenter's own use; use a well-known label or a label outside the karpenter.sh and karpenter.k8s.aws domains
+                spec.requirements[3].values: none of ["cheap"] is a value of karpenter.sh/capacity-type (one of ["on-demand", "spot", "reserved"])
+                spec.requirements[4].values: a NotIn requirement needs at least one value
+                spec.requirements[5].values: an In requirement needs at least one value
+                spec.requirements[6].values: Gt needs exactly one value, a non-negative integer
+                spec.requirements[7].key: "Bad_Prefix/x" is not a qualified name: the prefix before '/' must be a lower-case DNS subdomain of at most 253 characters
+                spec.capacity["cpu"]: cpu is reported by the instance types themselves; an overlay may only add other extended resources
+                spec.capacity["vpc.amazonaws.com/efa"]: vpc.amazonaws.com/efa is reported by the instance types themselves; an overlay may only add other extended resources"#]],
         );
     }
 }

@@ -23,9 +23,11 @@ fn crds_dir_writes_one_file_per_kind() {
     assert_eq!(
         written,
         [
+            "autoscaling.x-k8s.io_capacitybuffers.yaml",
             "karpenter.k8s.aws_ec2nodeclasses.yaml",
             "karpenter.kwok.sh_kwoknodeclasses.yaml",
             "karpenter.sh_nodeclaims.yaml",
+            "karpenter.sh_nodeoverlays.yaml",
             "karpenter.sh_nodepools.yaml"
         ]
     );

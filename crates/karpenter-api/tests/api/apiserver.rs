@@ -41,13 +41,17 @@ async fn established(crds: &Api<CustomResourceDefinition>, name: &str) {
     panic!("CRD {name} was not established within 30 s");
 }
 
-/// An untyped API for the kind of `object`, so that objects our types would refuse can still be sent.
+/// An untyped API for the kind of `object` (in its namespace, for a namespaced kind), so that objects our types
+/// would refuse can still be sent.
 fn api_for(client: &kube::Client, object: &Value) -> Api<DynamicObject> {
     let (group, version) = object["apiVersion"].as_str().unwrap().split_once('/').unwrap();
     let kind = object["kind"].as_str().unwrap();
     let plural = format!("{}s", kind.to_lowercase()).replace("sss", "sses");
     let resource = ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(group, version, kind), &plural);
-    Api::all_with(client.clone(), &resource)
+    match object["metadata"]["namespace"].as_str() {
+        Some(namespace) => Api::namespaced_with(client.clone(), namespace, &resource),
+        None => Api::all_with(client.clone(), &resource),
+    }
 }
 
 /// Creates `object` as a dry run: the API server defaults and validates it, stores nothing, and answers with
@@ -126,11 +130,15 @@ async fn every_manifest_is_accepted_and_defaulted_as_upstream() {
             "NodePool" => serde_json::from_value::<karpenter_api::NodePool>(stored).map(drop),
             "NodeClaim" => serde_json::from_value::<karpenter_api::NodeClaim>(stored).map(drop),
             "KWOKNodeClass" => serde_json::from_value::<karpenter_api::KWOKNodeClass>(stored).map(drop),
+            "NodeOverlay" => serde_json::from_value::<karpenter_api::NodeOverlay>(stored).map(drop),
+            "CapacityBuffer" => serde_json::from_value::<karpenter_api::CapacityBuffer>(stored).map(drop),
             _ => serde_json::from_value::<karpenter_api::EC2NodeClass>(stored).map(drop),
         };
         decoded.unwrap_or_else(|e| panic!("{}: the stored object does not decode: {e}", document.file));
     }
     expect![[r#"
+        capacitybuffer.yaml CapacityBuffer/batch-headroom: -
+        capacitybuffer.yaml CapacityBuffer/web-headroom: spec.provisioningStrategy = "buffer.x-k8s.io/active-capacity"
         ec2nodeclass-al2-kubelet.yaml EC2NodeClass/al2-kubelet: spec.metadataOptions = {"httpEndpoint":"enabled","httpProtocolIPv6":"disabled","httpPutResponseHopLimit":1,"httpTokens":"required"}
         ec2nodeclass-bottlerocket.yaml EC2NodeClass/bottlerocket: spec.metadataOptions = {"httpEndpoint":"enabled","httpProtocolIPv6":"disabled","httpPutResponseHopLimit":1,"httpTokens":"required"}
         ec2nodeclass-custom.yaml EC2NodeClass/custom: spec.metadataOptions = {"httpEndpoint":"enabled","httpProtocolIPv6":"disabled","httpPutResponseHopLimit":1,"httpTokens":"required"}
@@ -140,6 +148,8 @@ async fn every_manifest_is_accepted_and_defaulted_as_upstream() {
         kwoknodeclass.yaml KWOKNodeClass/every-field: status = {"conditions":[{"lastTransitionTime":"2024-01-01T01:01:01Z","message":"","reason":"Ready","status":"True","type":"Ready"}]}
         nodeclaim-minimal.yaml NodeClaim/by-hand: spec.expireAfter = "720h"
         nodeclaim.yaml NodeClaim/default-x7k2p: -
+        nodeoverlay.yaml NodeOverlay/gpu-discount: -
+        nodeoverlay.yaml NodeOverlay/m7g-large-price: -
         nodepool-every-field.yaml NodePool/every-field: -
         nodepool-minimal.yaml NodePool/minimal: spec.disruption = {"budgets":[{"nodes":"10%"}],"consolidateAfter":"0s","consolidationPolicy":"WhenEmptyOrUnderutilized"}, spec.template.spec.expireAfter = "720h"
         nodepool-never.yaml NodePool/never: spec.disruption.consolidationPolicy = "WhenEmptyOrUnderutilized"
@@ -160,8 +170,14 @@ fn bad_objects() -> Vec<Bad> {
     fn requirement(object: &mut Value, requirement: Value) {
         object["spec"]["template"]["spec"]["requirements"].as_array_mut().unwrap().push(requirement);
     }
+    fn overlay_requirement(object: &mut Value, requirement: Value) {
+        object["spec"]["requirements"].as_array_mut().unwrap().push(requirement);
+    }
     const POOL: (&str, &str) = ("seed.yaml", "NodePool");
     const CLASS: (&str, &str) = ("seed.yaml", "EC2NodeClass");
+    const CLAIM: (&str, &str) = ("nodeclaim.yaml", "NodeClaim");
+    const OVERLAY: (&str, &str) = ("nodeoverlay.yaml", "NodeOverlay");
+    const BUFFER: (&str, &str) = ("capacitybuffer.yaml", "CapacityBuffer");
     vec![
         Bad {
             what: "unknown requirement operator",
@@ -204,6 +220,35 @@ fn bad_objects() -> Vec<Bad> {
             what: "requirement on the hostname",
             base: POOL,
             change: |o| requirement(o, json!({"key": "kubernetes.io/hostname", "operator": "Exists"})),
+        },
+        Bad {
+            what: "requirement on an unknown karpenter.k8s.aws label",
+            base: POOL,
+            change: |o| {
+                requirement(o, json!({"key": "karpenter.k8s.aws/instance-colour", "operator": "Exists"}))
+            },
+        },
+        Bad {
+            what: "template label in the karpenter.k8s.aws domain",
+            base: POOL,
+            change: |o| {
+                o["spec"]["template"]["metadata"] = json!({"labels": {"team.karpenter.k8s.aws/x": "y"}})
+            },
+        },
+        Bad {
+            what: "unknown budget reason",
+            base: POOL,
+            change: |o| o["spec"]["disruption"]["budgets"] = json!([{"nodes": "1", "reasons": ["Expired"]}]),
+        },
+        Bad {
+            what: "NodeClaim requirement on an unknown karpenter.k8s.aws label",
+            base: CLAIM,
+            change: |o| {
+                o["spec"]["requirements"]
+                    .as_array_mut()
+                    .unwrap()
+                    .push(json!({"key": "karpenter.k8s.aws/custom", "operator": "Exists"}))
+            },
         },
         Bad {
             what: "template label in the karpenter.sh domain",
@@ -320,6 +365,134 @@ fn bad_objects() -> Vec<Bad> {
                     json!([{"networkCardIndex": 1, "deviceIndex": 0, "interfaceType": "efa-only"}])
             },
         },
+        Bad {
+            what: "enclaveOptions without enabled",
+            base: CLASS,
+            change: |o| o["spec"]["enclaveOptions"] = json!({}),
+        },
+        Bad {
+            what: "overlay without requirements",
+            base: OVERLAY,
+            change: |o| {
+                o["spec"].as_object_mut().unwrap().remove("requirements");
+            },
+        },
+        Bad {
+            what: "overlay with price and priceAdjustment",
+            base: OVERLAY,
+            change: |o| o["spec"]["price"] = json!("0.5"),
+        },
+        Bad {
+            what: "overlay price with a sign",
+            base: OVERLAY,
+            change: |o| {
+                o["spec"].as_object_mut().unwrap().remove("priceAdjustment");
+                o["spec"]["price"] = json!("+0.5");
+            },
+        },
+        Bad {
+            what: "overlay adjustment without a sign",
+            base: OVERLAY,
+            change: |o| o["spec"]["priceAdjustment"] = json!("10%"),
+        },
+        Bad {
+            what: "overlay adjustment below -100%",
+            base: OVERLAY,
+            change: |o| o["spec"]["priceAdjustment"] = json!("-150%"),
+        },
+        Bad {
+            what: "overlay capacity naming cpu",
+            base: OVERLAY,
+            change: |o| o["spec"]["capacity"] = json!({"cpu": "2"}),
+        },
+        Bad { what: "overlay weight 0", base: OVERLAY, change: |o| o["spec"]["weight"] = json!(0) },
+        Bad {
+            what: "overlay weight above 10000",
+            base: OVERLAY,
+            change: |o| o["spec"]["weight"] = json!(10001),
+        },
+        Bad {
+            what: "overlay NotIn with no values",
+            base: OVERLAY,
+            change: |o| overlay_requirement(o, json!({"key": "a", "operator": "NotIn", "values": []})),
+        },
+        Bad {
+            what: "overlay In with no values",
+            base: OVERLAY,
+            change: |o| overlay_requirement(o, json!({"key": "a", "operator": "In", "values": []})),
+        },
+        Bad {
+            what: "overlay Gte with a word",
+            base: OVERLAY,
+            change: |o| overlay_requirement(o, json!({"key": "a", "operator": "Gte", "values": ["x1"]})),
+        },
+        Bad {
+            what: "overlay requirement on a karpenter.sh label",
+            base: OVERLAY,
+            change: |o| overlay_requirement(o, json!({"key": "karpenter.sh/capacity", "operator": "Exists"})),
+        },
+        Bad {
+            what: "overlay requirement on the hostname",
+            base: OVERLAY,
+            change: |o| {
+                overlay_requirement(o, json!({"key": "kubernetes.io/hostname", "operator": "Exists"}))
+            },
+        },
+        Bad {
+            what: "overlay requirement on a reservation label",
+            base: OVERLAY,
+            change: |o| {
+                overlay_requirement(
+                    o,
+                    json!({"key": "karpenter.k8s.aws/capacity-reservation-id", "operator": "Exists"}),
+                )
+            },
+        },
+        Bad {
+            what: "buffer with podTemplateRef and scalableRef",
+            base: BUFFER,
+            change: |o| o["spec"]["scalableRef"] = json!({"kind": "Deployment", "name": "web"}),
+        },
+        Bad {
+            what: "buffer podTemplateRef without replicas or limits",
+            base: BUFFER,
+            change: |o| {
+                let spec = o["spec"].as_object_mut().unwrap();
+                spec.remove("replicas");
+                spec.remove("limits");
+            },
+        },
+        Bad {
+            what: "buffer with negative replicas",
+            base: BUFFER,
+            change: |o| o["spec"]["replicas"] = json!(-1),
+        },
+        Bad {
+            what: "buffer with negative percentage",
+            base: BUFFER,
+            change: |o| o["spec"]["percentage"] = json!(-5),
+        },
+        Bad {
+            what: "buffer podTemplateRef with an empty name",
+            base: BUFFER,
+            change: |o| o["spec"]["podTemplateRef"]["name"] = json!(""),
+        },
+        Bad {
+            what: "buffer scalableRef without kind",
+            base: BUFFER,
+            change: |o| {
+                let spec = o["spec"].as_object_mut().unwrap();
+                spec.remove("podTemplateRef");
+                spec.insert("scalableRef".into(), json!({"name": "web"}));
+            },
+        },
+        Bad {
+            what: "buffer without spec",
+            base: BUFFER,
+            change: |o| {
+                o.as_object_mut().unwrap().remove("spec");
+            },
+        },
     ]
 }
 
@@ -353,6 +526,10 @@ async fn each_bad_object_is_rejected_with_a_message_naming_the_field() {
         minValues above 50: spec.template.spec.requirements[4].minValues: Invalid value: 51: spec.template.spec.requirements[4].minValues in body should be less than or equal to 50
         requirement on a karpenter.sh label: spec.template.spec.requirements[4].key: Invalid value: "karpenter.sh/foo": label domain "karpenter.sh" is restricted
         requirement on the hostname: spec.template.spec.requirements[4].key: Invalid value: "kubernetes.io/hostname": label "kubernetes.io/hostname" is restricted
+        requirement on an unknown karpenter.k8s.aws label: spec.template.spec.requirements[4].key: Invalid value: "karpenter.k8s.aws/instance-colour": label domain "karpenter.k8s.aws" is restricted
+        template label in the karpenter.k8s.aws domain: spec.template.metadata.labels: Invalid value: label domain "karpenter.k8s.aws" is restricted
+        unknown budget reason: [spec.disruption.budgets[0].reasons[0]: Unsupported value: "Expired": supported values: "Underutilized", "Empty", "Drifted", "Unhealthy", <nil>: Invalid value: null: some validation rules were not checked because the object was invalid; correct the existing errors to complete validation]
+        NodeClaim requirement on an unknown karpenter.k8s.aws label: spec.requirements[3].key: Invalid value: "karpenter.k8s.aws/custom": label domain "karpenter.k8s.aws" is restricted
         template label in the karpenter.sh domain: spec.template.metadata.labels: Invalid value: label "karpenter.sh/nodepool" is restricted
         budget above 100%: spec.disruption.budgets[0].nodes: Invalid value: "101%": spec.disruption.budgets[0].nodes in body should match '^((100|[0-9]{1,2})%|[0-9]+)$'
         budget schedule without duration: spec.disruption.budgets: Invalid value: 'schedule' must be set with 'duration'
@@ -375,7 +552,29 @@ async fn each_bad_object_is_rejected_with_a_message_naming_the_field() {
         hop limit above 64: spec.metadataOptions.httpPutResponseHopLimit: Invalid value: 65: spec.metadataOptions.httpPutResponseHopLimit in body should be less than or equal to 64
         two root volumes: spec.blockDeviceMappings: Invalid value: must have only one blockDeviceMappings with rootVolume
         volume too large: spec.blockDeviceMappings[0].ebs.volumeSize: Invalid value: "70000Gi": spec.blockDeviceMappings[0].ebs.volumeSize in body should match '^((?:[1-9][0-9]{0,3}|[1-4][0-9]{4}|[5][0-8][0-9]{3}|59000)Gi|(?:[1-9][0-9]{0,3}|[1-5][0-9]{4}|[6][0-3][0-9]{3}|64000)G|([1-9]||[1-5][0-7]|58)Ti|([1-9]||[1-5][0-9]|6[0-3]|64)T)$'
-        no primary network interface: spec.networkInterfaces: Invalid value: networkInterfaces must include a primary interface with interfaceType='interface'"#]];
+        no primary network interface: spec.networkInterfaces: Invalid value: networkInterfaces must include a primary interface with interfaceType='interface'
+        enclaveOptions without enabled: [spec.enclaveOptions.enabled: Required value, <nil>: Invalid value: null: some validation rules were not checked because the object was invalid; correct the existing errors to complete validation]
+        overlay without requirements: [spec.requirements: Required value, <nil>: Invalid value: null: some validation rules were not checked because the object was invalid; correct the existing errors to complete validation]
+        overlay with price and priceAdjustment: spec: Invalid value: cannot set both 'price' and 'priceAdjustment'
+        overlay price with a sign: spec.price: Invalid value: "+0.5": spec.price in body should match '^\d+(\.\d+)?$'
+        overlay adjustment without a sign: spec.priceAdjustment: Invalid value: "10%": spec.priceAdjustment in body should match '^(([+-]{1}(\d*\.?\d+))|(\+{1}\d*\.?\d+%)|(^(-\d{1,2}(\.\d+)?%)$)|(-100%))$'
+        overlay adjustment below -100%: spec.priceAdjustment: Invalid value: "-150%": spec.priceAdjustment in body should match '^(([+-]{1}(\d*\.?\d+))|(\+{1}\d*\.?\d+%)|(^(-\d{1,2}(\.\d+)?%)$)|(-100%))$'
+        overlay capacity naming cpu: spec.capacity: Invalid value: invalid resource restricted
+        overlay weight 0: spec.weight: Invalid value: 0: spec.weight in body should be greater than or equal to 1
+        overlay weight above 10000: spec.weight: Invalid value: 10001: spec.weight in body should be less than or equal to 10000
+        overlay NotIn with no values: spec.requirements: Invalid value: requirements with operator 'NotIn' must have a value defined
+        overlay In with no values: spec.requirements: Invalid value: requirements with operator 'In' must have a value defined
+        overlay Gte with a word: spec.requirements: Invalid value: "array": type conversion error from 'string' to 'int' evaluating rule: requirements operator 'Gt', 'Lt', 'Gte' or 'Lte' must have a single positive integer value
+        overlay requirement on a karpenter.sh label: spec.requirements[5].key: Invalid value: "karpenter.sh/capacity": label domain "karpenter.sh" is restricted
+        overlay requirement on the hostname: spec.requirements[5].key: Invalid value: "kubernetes.io/hostname": label "kubernetes.io/hostname" is restricted
+        overlay requirement on a reservation label: spec.requirements[5].key: Invalid value: "karpenter.k8s.aws/capacity-reservation-id": label domain "karpenter.k8s.aws" is restricted
+        buffer with podTemplateRef and scalableRef: spec: Invalid value: You must define either PodTemplateRef or ScalableRef, but not both
+        buffer podTemplateRef without replicas or limits: spec: Invalid value: If podTemplateRef is set, replicas or limits must also be set
+        buffer with negative replicas: spec.replicas: Invalid value: -1: spec.replicas in body should be greater than or equal to 0
+        buffer with negative percentage: spec.percentage: Invalid value: -5: spec.percentage in body should be greater than or equal to 0
+        buffer podTemplateRef with an empty name: spec.podTemplateRef.name: Invalid value: "": spec.podTemplateRef.name in body should be at least 1 chars long
+        buffer scalableRef without kind: [spec.scalableRef.kind: Required value, <nil>: Invalid value: null: some validation rules were not checked because the object was invalid; correct the existing errors to complete validation]
+        buffer without spec: [spec: Required value, <nil>: Invalid value: null: some validation rules were not checked because the object was invalid; correct the existing errors to complete validation]"#]];
     expected.assert_eq(&report.join("\n"));
 }
 
@@ -550,6 +749,54 @@ async fn the_seed_objects_list_as_kubectl_get_shows_them() {
         "seed-listing" | null | <age> | "KarpenterNodeRole-my-cluster"
         short names: ["ec2nc","ec2ncs"]"#]]
     .assert_eq(&format!("{listing}\nshort names: {short_names}"));
+}
+
+/// The short names a group version's discovery document lists for `resource`, as `kubectl get <short>` uses them.
+async fn short_names(client: &kube::Client, group_version: &str, resource: &str) -> Value {
+    let discovery: Value = client
+        .request(http::Request::get(format!("/apis/{group_version}")).body(Vec::new()).unwrap())
+        .await
+        .unwrap();
+    discovery["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["name"] == resource)
+        .map(|r| r["shortNames"].clone())
+        .unwrap()
+}
+
+#[tokio::test]
+async fn the_alpha_kinds_list_as_kubectl_get_shows_them() {
+    let client = client().await;
+    let manifests = documents();
+    let mut overlay = manifest(&manifests, "nodeoverlay.yaml", "NodeOverlay");
+    overlay["metadata"]["name"] = json!("overlay-listing");
+    let mut buffer = manifest(&manifests, "capacitybuffer.yaml", "CapacityBuffer");
+    buffer["metadata"]["name"] = json!("buffer-listing");
+    let overlays = create(&client, &overlay).await;
+    let buffers = create(&client, &buffer).await;
+    let listing = format!(
+        "{}\n{}\nshort names: {} {}",
+        table(&client, "/apis/karpenter.sh/v1alpha1/nodeoverlays?fieldSelector=metadata.name%3Doverlay-listing")
+            .await,
+        table(
+            &client,
+            "/apis/autoscaling.x-k8s.io/v1beta1/namespaces/default/capacitybuffers?fieldSelector=metadata.name%3Dbuffer-listing"
+        )
+        .await,
+        short_names(&client, "karpenter.sh/v1alpha1", "nodeoverlays").await,
+        short_names(&client, "autoscaling.x-k8s.io/v1beta1", "capacitybuffers").await,
+    );
+    overlays.delete("overlay-listing", &DeleteParams::default()).await.unwrap();
+    buffers.delete("buffer-listing", &DeleteParams::default()).await.unwrap();
+    expect![[r#"
+        Name | Ready | Age | Weight
+        "overlay-listing" | null | <age> | 20
+        Name | Strategy | PodTemplate | Replicas | ConditionsType | ConditionsStatus | ConditionsReason | Age
+        "buffer-listing" | "buffer.x-k8s.io/active-capacity" | null | null | null | null | null | <age>
+        short names: ["overlays"] ["cb"]"#]]
+    .assert_eq(&listing);
 }
 
 #[tokio::test]

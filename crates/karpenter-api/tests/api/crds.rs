@@ -62,7 +62,9 @@ fn generated_crds_match_upstream_field_for_field() {
         nodepools.karpenter.sh/metadata/annotations: ours absent | upstream {"controller-gen.kubebuilder.io/version":"v0.20.1"}
         nodeclaims.karpenter.sh/metadata/annotations: ours absent | upstream {"controller-gen.kubebuilder.io/version":"v0.20.1"}
         ec2nodeclasses.karpenter.k8s.aws/metadata/annotations: ours absent | upstream {"controller-gen.kubebuilder.io/version":"v0.21.0"}
-        kwoknodeclasses.karpenter.kwok.sh/metadata/annotations: ours absent | upstream {"controller-gen.kubebuilder.io/version":"v0.20.1"}"#]]
+        kwoknodeclasses.karpenter.kwok.sh/metadata/annotations: ours absent | upstream {"controller-gen.kubebuilder.io/version":"v0.20.1"}
+        nodeoverlays.karpenter.sh/metadata/annotations: ours absent | upstream {"controller-gen.kubebuilder.io/version":"v0.20.1"}
+        capacitybuffers.autoscaling.x-k8s.io/metadata/annotations: ours absent | upstream {"controller-gen.kubebuilder.io/version":"v0.20.1"}"#]]
     .assert_eq(&report.join("\n"));
 }
 

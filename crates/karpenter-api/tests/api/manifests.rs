@@ -3,7 +3,7 @@
 //! `tools/hash-oracle`).
 
 use super::common::{Document, documents};
-use karpenter_api::{EC2NodeClass, KWOKNodeClass, NodeClaim, NodePool};
+use karpenter_api::{CapacityBuffer, EC2NodeClass, KWOKNodeClass, NodeClaim, NodeOverlay, NodePool};
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -23,6 +23,8 @@ fn every_manifest_survives_a_round_trip_through_the_types() {
             "NodeClaim" => round_trip::<NodeClaim>(&document),
             "EC2NodeClass" => round_trip::<EC2NodeClass>(&document),
             "KWOKNodeClass" => round_trip::<KWOKNodeClass>(&document),
+            "NodeOverlay" => round_trip::<NodeOverlay>(&document),
+            "CapacityBuffer" => round_trip::<CapacityBuffer>(&document),
             other => panic!("{}: unexpected kind {other}", document.file),
         };
         assert_eq!(again, document.value, "{}: {} changed in a round trip", document.file, document.name());
@@ -30,7 +32,10 @@ fn every_manifest_survives_a_round_trip_through_the_types() {
     }
     kinds.sort();
     kinds.dedup();
-    assert_eq!(kinds, ["EC2NodeClass", "KWOKNodeClass", "NodeClaim", "NodePool"]);
+    assert_eq!(
+        kinds,
+        ["CapacityBuffer", "EC2NodeClass", "KWOKNodeClass", "NodeClaim", "NodeOverlay", "NodePool"]
+    );
 }
 
 #[derive(Deserialize)]
@@ -136,10 +141,19 @@ fn the_manifests_together_set_every_field_of_every_kind() {
 }
 
 #[test]
-fn every_example_node_pool_passes_runtime_validation() {
-    for document in documents().iter().filter(|d| d.kind() == "NodePool") {
-        let pool: NodePool = serde_json::from_value(document.value.clone()).unwrap();
-        let problems: Vec<String> = pool.validate().iter().map(ToString::to_string).collect();
-        assert!(problems.is_empty(), "{}: {problems:#?}", document.file);
+fn every_example_node_pool_and_overlay_passes_runtime_validation() {
+    let mut checked = 0;
+    for document in documents() {
+        let problems = match document.kind() {
+            "NodePool" => serde_json::from_value::<NodePool>(document.value.clone()).unwrap().validate(),
+            "NodeOverlay" => {
+                serde_json::from_value::<NodeOverlay>(document.value.clone()).unwrap().validate()
+            }
+            _ => continue,
+        };
+        let problems: Vec<String> = problems.iter().map(ToString::to_string).collect();
+        assert!(problems.is_empty(), "{} {}: {problems:#?}", document.file, document.name());
+        checked += 1;
     }
+    assert!(checked > 5, "the examples include NodePools and NodeOverlays");
 }
