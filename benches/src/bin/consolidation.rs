@@ -11,9 +11,10 @@
 //! at 30-50% requested CPU, spread over three zones, with deployments that spread by zone and keep replicas on
 //! separate hosts.
 //!
-//! Modes: `every` (default) evaluates every single-node candidate, in parallel; `upstream` runs the pass as
-//! upstream does (multi-node prefix search, then single-node until the first valid candidate, one at a time) with
-//! upstream's 1-minute and 3-minute timeouts.
+//! Modes: `every` (default) evaluates every single-node candidate, in parallel, and searches multi-node sets
+//! greedily as well as by prefix (`MultiNodeSearch::Greedy`); `upstream` runs the pass as upstream does (multi-node
+//! prefix search, then single-node until the first valid candidate, one at a time) with upstream's 1-minute and
+//! 3-minute timeouts.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -23,7 +24,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use clap::Parser;
 use karpenter_disruption::view::{ClusterView, Disruption, Node, NodeClaim, NodeCondition, NodePool};
-use karpenter_disruption::{KeptReason, Method, Options, SearchLimit, decide};
+use karpenter_disruption::{KeptReason, Method, MultiNodeSearch, Options, SearchLimit, decide};
 use karpenter_solver::model::{
     self, Container, InstanceType, LabelSelector, Pod, PodAffinity, PodAffinityTerm, TopologySpreadConstraint,
 };
@@ -56,7 +57,12 @@ fn main() -> Result<()> {
     let single_started = std::sync::OnceLock::new();
     let single_deadline = || single_started.get_or_init(Instant::now).elapsed() > Duration::from_secs(180);
     let options = match args.mode.as_str() {
-        "every" => Options { explain_all: true, parallel: true, ..Options::default() },
+        "every" => Options {
+            explain_all: true,
+            parallel: true,
+            multi_node_search: MultiNodeSearch::Greedy,
+            ..Options::default()
+        },
         "upstream" => Options {
             multi_node: SearchLimit { max_evaluations: None, deadline: Some(&multi_deadline) },
             single_node: SearchLimit { max_evaluations: None, deadline: Some(&single_deadline) },

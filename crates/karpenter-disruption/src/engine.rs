@@ -24,7 +24,13 @@ use crate::decision::{
 };
 use crate::repair;
 use crate::simulate::{self, Simulator};
-use crate::{Options, SearchLimit};
+use crate::{MultiNodeSearch, Options, SearchLimit};
+
+/// How many candidates the greedy multi-node search considers.
+const MULTI_NODE_GREEDY_CAP: usize = 300;
+
+/// How many first candidates the greedy multi-node search tries as the seed of its set.
+const GREEDY_SEEDS: usize = 5;
 
 /// The largest prefix multi-node consolidation considers (upstream `maxParallel`).
 pub(crate) const MULTI_NODE_CAP: usize = 100;
@@ -568,7 +574,49 @@ impl<'c, 'v> Pass<'c, 'v> {
                 }
             }
         }
+        if self.options.multi_node_search == MultiNodeSearch::Greedy
+            && let Some(greedy) = self.greedy_multi_node(&disruptable, &totals, tried)
+            && best.as_ref().is_none_or(|b| greedy.savings_per_hour > b.savings_per_hour)
+        {
+            best = Some(greedy);
+        }
         best.into_iter().collect()
+    }
+
+    /// [`MultiNodeSearch::Greedy`]: grows a set from the first candidate, keeping each next candidate whose addition
+    /// leaves a valid command; when nothing joins the first candidate (it cannot go with any other), the next one
+    /// seeds the set, up to [`GREEDY_SEEDS`] times. Every set it proposes passes the same checks as the prefix
+    /// search's (the simulation, the price rules, Balanced approval), and every candidate is within its budget.
+    fn greedy_multi_node(
+        &mut self,
+        disruptable: &[&Candidate<'v>],
+        totals: &BTreeMap<String, PoolTotals>,
+        mut tried: usize,
+    ) -> Option<Command> {
+        let limit = &self.options.multi_node;
+        let considered = &disruptable[..disruptable.len().min(MULTI_NODE_GREEDY_CAP)];
+        for seed in 0..considered.len().min(GREEDY_SEEDS) {
+            let mut set: Vec<&Candidate<'v>> = vec![considered[seed]];
+            let mut best: Option<Command> = None;
+            for &candidate in &considered[seed + 1..] {
+                if limit.exhausted(tried) {
+                    self.evaluations.limited = true;
+                    return best;
+                }
+                tried += 1;
+                set.push(candidate);
+                match self.multi_node_command(&set, totals) {
+                    Some(command) => best = Some(command),
+                    None => {
+                        set.pop();
+                    }
+                }
+            }
+            if best.is_some() {
+                return best;
+            }
+        }
+        None
     }
 
     /// Whether removing `prefix` together is a valid multi-node command (delete, or one replacement that still has

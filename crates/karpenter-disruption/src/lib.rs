@@ -71,11 +71,26 @@ impl std::fmt::Debug for SearchLimit<'_> {
     }
 }
 
+/// How multi-node consolidation looks for a set of nodes to remove together.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum MultiNodeSearch {
+    /// Upstream's binary search over prefixes of the candidates, at most 100 of them.
+    #[default]
+    Prefix,
+    /// Upstream's search, then a greedy pass that tries to add each of up to 300 candidates, in order, to the set
+    /// found so far and keeps it when the set stays a valid command; the command that saves more is taken (the
+    /// prefix search's on a tie). Prefix sets are not the only ones that consolidate: a candidate that cannot go
+    /// with its predecessors no longer stops the ones after it.
+    Greedy,
+}
+
 /// How one pass searches.
 #[derive(Debug, Clone, Default)]
 pub struct Options<'a> {
     /// Multi-node consolidation's bound (upstream: a 1-minute timeout).
     pub multi_node: SearchLimit<'a>,
+    /// How multi-node consolidation searches.
+    pub multi_node_search: MultiNodeSearch,
     /// Single-node consolidation's bound (upstream: a 3-minute timeout).
     pub single_node: SearchLimit<'a>,
     /// NodePools the previous pass did not reach ([`Decision::unseen_node_pools`]); they go first.

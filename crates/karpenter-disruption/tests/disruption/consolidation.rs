@@ -433,3 +433,41 @@ node c pool=other type=small ct=spot
         "#]],
     );
 }
+
+#[test]
+fn the_greedy_search_finds_a_set_the_prefix_search_cannot() {
+    // `stuck` goes first by savings ratio, but its pod selects a label only `stuck` has: no prefix containing it
+    // can move, so upstream's prefix search finds nothing. The greedy search leaves it out and merges the others.
+    let text = with_types(
+        "
+node stuck pool=default type=large zone=a
+  label example.com/special=yes
+  pod pinned cpu=1
+  pod-select example.com/special=yes
+node a pool=default type=medium zone=a
+  pod p1 cpu=1
+node b pool=default type=medium zone=a
+  pod p2 cpu=1
+node c pool=default type=medium zone=b
+  pod p3 cpu=1
+",
+    );
+    check_with(
+        &text,
+        &Options::default(),
+        expect![[r#"
+        single-node consolidation Underutilized delete: [a] savings=$2
+        keep b: single-node consolidation: not evaluated: an earlier candidate was chosen this pass
+        keep c: single-node consolidation: not evaluated: an earlier candidate was chosen this pass
+        keep stuck: single-node consolidation: pods would not fit: default/pinned (nodepool default [requirements]: incompatible requirements, label "example.com/special" does not have known values)
+    "#]],
+    );
+    check_with(
+        &text,
+        &Options { multi_node_search: karpenter_disruption::MultiNodeSearch::Greedy, ..Options::default() },
+        expect![[r#"
+            multi-node consolidation Underutilized delete: [a b c] savings=$6
+            keep stuck: not evaluated: multi-node consolidation issued a command first
+        "#]],
+    );
+}

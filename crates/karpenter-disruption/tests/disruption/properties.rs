@@ -7,7 +7,7 @@ use karpenter_fixture::disruption as fixture;
 use std::collections::BTreeMap;
 
 use karpenter_disruption::view::ClusterView;
-use karpenter_disruption::{Action, Options, Reason, decide};
+use karpenter_disruption::{Action, MultiNodeSearch, Options, Reason, decide};
 use karpenter_solver::quantity::Quantity;
 use proptest::prelude::*;
 
@@ -144,8 +144,9 @@ fn cpu(list: &BTreeMap<String, String>) -> i64 {
     list.get("cpu").map_or(0, |q| Quantity::parse(q).ok().and_then(|v| v.to_milli()).unwrap_or(0))
 }
 
-fn check_invariants(spec: &Spec, view: &ClusterView) -> Result<(), TestCaseError> {
-    let decision = decide(view, &Options { explain_all: true, ..Options::default() });
+fn check_invariants(spec: &Spec, view: &ClusterView, search: MultiNodeSearch) -> Result<(), TestCaseError> {
+    let decision =
+        decide(view, &Options { explain_all: true, multi_node_search: search, ..Options::default() });
     let by_name: BTreeMap<&str, usize> =
         view.nodes.iter().enumerate().map(|(i, n)| (n.name.as_str(), i)).collect();
     for command in &decision.commands {
@@ -226,7 +227,23 @@ proptest! {
     #[test]
     fn decisions_keep_their_promises(spec in spec()) {
         let view = fixture::parse(&render(&spec));
-        check_invariants(&spec, &view)?;
+        check_invariants(&spec, &view, MultiNodeSearch::Prefix)?;
+        check_invariants(&spec, &view, MultiNodeSearch::Greedy)?;
+    }
+
+    #[test]
+    fn the_greedy_search_saves_at_least_what_the_prefix_search_saves(spec in spec()) {
+        let view = fixture::parse(&render(&spec));
+        let prefix = decide(&view, &Options::default());
+        let greedy = decide(&view, &Options { multi_node_search: MultiNodeSearch::Greedy, ..Options::default() });
+        let multi = |d: &karpenter_disruption::Decision| -> f64 {
+            d.commands
+                .iter()
+                .filter(|c| c.method == karpenter_disruption::Method::MultiNodeConsolidation)
+                .map(|c| c.savings_per_hour)
+                .sum()
+        };
+        prop_assert!(multi(&greedy) >= multi(&prefix), "greedy {} < prefix {}", greedy.render(), prefix.render());
     }
 
     #[test]
@@ -251,6 +268,8 @@ proptest! {
         shuffled.pod_disruption_budgets.reverse();
         let options = Options { explain_all: true, ..Options::default() };
         prop_assert_eq!(decide(&view, &options).render(), decide(&shuffled, &options).render());
+        let greedy = Options { multi_node_search: MultiNodeSearch::Greedy, ..options.clone() };
+        prop_assert_eq!(decide(&view, &greedy).render(), decide(&shuffled, &greedy).render());
         // Parallel evaluation gives the same answer.
         let parallel = Options { explain_all: true, parallel: true, ..Options::default() };
         prop_assert_eq!(decide(&view, &options).render(), decide(&view, &parallel).render());
