@@ -5,6 +5,7 @@
 //! stream (written by `data/go-rand/main.go`, one byte per draw: the draw modulo 210), so the pods here are the
 //! pods a fresh run of one upstream benchmark builds, without a Go toolchain.
 
+pub mod consolidation;
 pub mod pools;
 
 use std::collections::BTreeMap;

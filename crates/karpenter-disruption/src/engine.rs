@@ -26,9 +26,6 @@ use crate::repair;
 use crate::simulate::{self, Simulator};
 use crate::{MultiNodeSearch, Options, SearchLimit};
 
-/// How many candidates the greedy multi-node search considers.
-const MULTI_NODE_GREEDY_CAP: usize = 300;
-
 /// How many first candidates the greedy multi-node search tries as the seed of its set.
 const GREEDY_SEEDS: usize = 5;
 
@@ -574,8 +571,9 @@ impl<'c, 'v> Pass<'c, 'v> {
                 }
             }
         }
-        if self.options.multi_node_search == MultiNodeSearch::Greedy
-            && let Some(greedy) = self.greedy_multi_node(&disruptable, &totals, tried)
+        if let MultiNodeSearch::Greedy { candidates } = self.options.multi_node_search
+            && let Some(greedy) =
+                self.greedy_multi_node(&disruptable[..disruptable.len().min(candidates)], &totals, tried)
             && best.as_ref().is_none_or(|b| greedy.savings_per_hour > b.savings_per_hour)
         {
             best = Some(greedy);
@@ -594,7 +592,7 @@ impl<'c, 'v> Pass<'c, 'v> {
         mut tried: usize,
     ) -> Option<Command> {
         let limit = &self.options.multi_node;
-        let considered = &disruptable[..disruptable.len().min(MULTI_NODE_GREEDY_CAP)];
+        let considered = disruptable;
         for seed in 0..considered.len().min(GREEDY_SEEDS) {
             let mut set: Vec<&Candidate<'v>> = vec![considered[seed]];
             let mut best: Option<Command> = None;

@@ -77,11 +77,15 @@ pub enum MultiNodeSearch {
     /// Upstream's binary search over prefixes of the candidates, at most 100 of them.
     #[default]
     Prefix,
-    /// Upstream's search, then a greedy pass that tries to add each of up to 300 candidates, in order, to the set
-    /// found so far and keeps it when the set stays a valid command; the command that saves more is taken (the
-    /// prefix search's on a tie). Prefix sets are not the only ones that consolidate: a candidate that cannot go
-    /// with its predecessors no longer stops the ones after it.
-    Greedy,
+    /// Upstream's search, then a greedy pass that tries to add each of the first `candidates` candidates, in
+    /// order, to the set found so far and keeps it when the set stays a valid command; the command that saves more
+    /// is taken (the prefix search's on a tie). Prefix sets are not the only ones that consolidate: a candidate that
+    /// cannot go with its predecessors no longer stops the ones after it. Each candidate tried is one simulation of
+    /// the whole set: 100 keeps a pass over 5,000 nodes within a minute on two cores.
+    Greedy {
+        /// How many candidates, in order, the greedy pass considers.
+        candidates: usize,
+    },
 }
 
 /// How one pass searches.
@@ -100,6 +104,11 @@ pub struct Options<'a> {
     pub explain_all: bool,
     /// Evaluate single-node candidates on several threads (rayon); the answer does not change.
     pub parallel: bool,
+}
+
+impl MultiNodeSearch {
+    /// The greedy search over the first 100 candidates.
+    pub const GREEDY: MultiNodeSearch = MultiNodeSearch::Greedy { candidates: 100 };
 }
 
 impl Options<'_> {

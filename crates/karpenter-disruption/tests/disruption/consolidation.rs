@@ -464,7 +464,7 @@ node c pool=default type=medium zone=b
     );
     check_with(
         &text,
-        &Options { multi_node_search: karpenter_disruption::MultiNodeSearch::Greedy, ..Options::default() },
+        &Options { multi_node_search: karpenter_disruption::MultiNodeSearch::GREEDY, ..Options::default() },
         expect![[r#"
             multi-node consolidation Underutilized delete: [a b c] savings=$6
             keep stuck: not evaluated: multi-node consolidation issued a command first

@@ -228,14 +228,14 @@ proptest! {
     fn decisions_keep_their_promises(spec in spec()) {
         let view = fixture::parse(&render(&spec));
         check_invariants(&spec, &view, MultiNodeSearch::Prefix)?;
-        check_invariants(&spec, &view, MultiNodeSearch::Greedy)?;
+        check_invariants(&spec, &view, MultiNodeSearch::GREEDY)?;
     }
 
     #[test]
     fn the_greedy_search_saves_at_least_what_the_prefix_search_saves(spec in spec()) {
         let view = fixture::parse(&render(&spec));
         let prefix = decide(&view, &Options::default());
-        let greedy = decide(&view, &Options { multi_node_search: MultiNodeSearch::Greedy, ..Options::default() });
+        let greedy = decide(&view, &Options { multi_node_search: MultiNodeSearch::GREEDY, ..Options::default() });
         let multi = |d: &karpenter_disruption::Decision| -> f64 {
             d.commands
                 .iter()
@@ -268,7 +268,7 @@ proptest! {
         shuffled.pod_disruption_budgets.reverse();
         let options = Options { explain_all: true, ..Options::default() };
         prop_assert_eq!(decide(&view, &options).render(), decide(&shuffled, &options).render());
-        let greedy = Options { multi_node_search: MultiNodeSearch::Greedy, ..options.clone() };
+        let greedy = Options { multi_node_search: MultiNodeSearch::GREEDY, ..options.clone() };
         prop_assert_eq!(decide(&view, &greedy).render(), decide(&shuffled, &greedy).render());
         // Parallel evaluation gives the same answer.
         let parallel = Options { explain_all: true, parallel: true, ..Options::default() };
