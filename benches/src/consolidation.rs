@@ -175,7 +175,7 @@ pub fn synthetic_view(count: usize) -> Result<ClusterView> {
         instance_types: allowed.clone(),
         ..ClusterView::default()
     };
-    view.solver.well_known_labels = karpenter_catalog::well_known_labels();
+    view.solver = karpenter_catalog::solver_config();
     let mut pod_index = 0;
     for i in 0..count {
         let shape = shapes[rng.below(shapes.len())];

@@ -381,6 +381,7 @@ pub fn problem_over(mix: Mix, pods: usize, types: Types) -> (Problem, SolverConf
                 .instance_types(&karpenter_catalog::NodeClassSettings::default())
                 .expect("default settings are valid");
             config.well_known_labels = karpenter_catalog::well_known_labels();
+            config.restricted_label_domains = karpenter_catalog::restricted_label_domains();
             (broad_aws_node_pool(), instance_types)
         }
     };

@@ -73,8 +73,7 @@ pub fn pools_problem(pools: usize, pods: usize, lists: Lists) -> (Problem, Solve
         .map(Arc::new)
         .collect();
     let node_pools: Vec<NodePool> = (0..pools).map(distinct_pool).collect();
-    let config =
-        SolverConfig { well_known_labels: karpenter_catalog::well_known_labels(), ..SolverConfig::default() };
+    let config = karpenter_catalog::solver_config();
     let pods = diverse_pods(&mut GoRand::seed_42(), pods);
     let problem = match lists {
         Lists::Shared => Problem { pods, node_pools, instance_types: types, ..Problem::default() },

@@ -7,9 +7,9 @@
 use std::collections::BTreeMap;
 
 use anyhow::Result;
-use karpenter_catalog::{Catalog, NodeClassSettings, well_known_labels};
+use karpenter_catalog::{Catalog, NodeClassSettings};
 use karpenter_solver::model::{Container, NodeClassRef, NodePool, NodeSelectorRequirement, Pod, Problem};
-use karpenter_solver::{SolverConfig, solve};
+use karpenter_solver::solve;
 
 fn pods(name: &str, count: usize, cpu: &str, memory: &str) -> Vec<Pod> {
     (0..count)
@@ -58,7 +58,7 @@ fn main() -> Result<()> {
     let instance_types = instance_types.into_iter().map(std::sync::Arc::new).collect();
     let problem =
         Problem { pods: workload, node_pools: vec![node_pool], instance_types, ..Problem::default() };
-    let config = SolverConfig { well_known_labels: well_known_labels(), ..SolverConfig::default() };
+    let config = karpenter_catalog::solver_config();
     let plan = solve(&problem, &config);
     print!("{}", plan.render());
     println!(

@@ -6,10 +6,10 @@ use std::io::Write;
 
 use anyhow::{Context, Result, bail};
 use clap::{Parser, ValueEnum};
-use karpenter_catalog::{AmiFamily, Catalog, NodeClassSettings, well_known_labels};
+use karpenter_catalog::{AmiFamily, Catalog, NodeClassSettings};
 use karpenter_solver::model::{InstanceType, NodePool, NodeSelectorRequirement, Offering, ResourceList};
 use karpenter_solver::quantity::Quantity;
-use karpenter_solver::{InstanceTypeIndex, SolverConfig, allocatable};
+use karpenter_solver::{InstanceTypeIndex, allocatable};
 use serde::Serialize;
 
 #[derive(Parser)]
@@ -186,7 +186,7 @@ pub(crate) fn write(args: &CatalogArgs, out: &mut impl Write) -> Result<()> {
     let types = catalog.instance_types(&settings)?;
     let requirements = args.requirements.iter().map(|r| parse_requirement(r)).collect::<Result<Vec<_>>>()?;
     let pool = NodePool { name: "catalog".to_string(), requirements, ..NodePool::default() };
-    let config = SolverConfig { well_known_labels: well_known_labels(), ..SolverConfig::default() };
+    let config = karpenter_catalog::solver_config();
     let index = InstanceTypeIndex::new(&types, &config);
     let allowed = index.allowed_offerings(&pool).map_err(|e| {
         anyhow::anyhow!(

@@ -63,9 +63,7 @@ pub use nodeclaim::{
     NodeClaim, NodeClaimSpec, NodeClaimStatus, NodeClassReference, NodeSelectorOperator,
     NodeSelectorRequirementWithMinValues, ResourceRequirements,
 };
-pub use nodeoverlay::{
-    NodeOverlay, NodeOverlayRequirement, NodeOverlaySpec, NodeOverlayStatus, PriceChange, PriceError,
-};
+pub use nodeoverlay::{NodeOverlay, NodeOverlayRequirement, NodeOverlaySpec, NodeOverlayStatus, PriceChange};
 pub use nodepool::{
     Budget, ConsolidationPolicy, Disruption, DisruptionReason, NodeClaimTemplate, NodeClaimTemplateSpec,
     NodePool, NodePoolSpec, NodePoolStatus, TemplateMetadata,

@@ -114,77 +114,14 @@ pub struct NodeOverlayStatus {
     pub conditions: Option<Vec<Condition>>,
 }
 
-/// What a NodeOverlay does to a price.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum PriceChange {
-    /// Replace the price.
-    Set(f64),
-    /// Add a (possibly negative) amount.
-    Add(f64),
-    /// Change by a percentage (`-10.0` lowers the price by a tenth).
-    Percent(f64),
-}
-
-impl PriceChange {
-    /// The changed price. A result below zero is zero, so that a large negative adjustment cannot make an
-    /// instance type pay to be used.
-    pub fn apply(self, price: f64) -> f64 {
-        let changed = match self {
-            PriceChange::Set(value) => value,
-            PriceChange::Add(delta) => price + delta,
-            PriceChange::Percent(percent) => price * (1.0 + percent / 100.0),
-        };
-        changed.max(0.0)
-    }
-}
-
-/// A `price` or `priceAdjustment` that does not read as a number (the schema's patterns keep these out of the
-/// API server; objects read from files may still have them).
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{field}: {value:?} is not {expected}")]
-pub struct PriceError {
-    /// `spec.price` or `spec.priceAdjustment`.
-    pub field: &'static str,
-    /// The value found.
-    pub value: String,
-    /// What was expected.
-    pub expected: &'static str,
-}
+pub use karpenter_solver::overlay::PriceChange;
 
 impl NodeOverlaySpec {
     /// The price change, if the overlay sets one: `price` replaces, `priceAdjustment` adds an amount or a
-    /// percentage. When both are set (which the schema refuses) `price` wins.
-    pub fn price_change(&self) -> Result<Option<PriceChange>, PriceError> {
-        if let Some(price) = &self.price {
-            let bad = || PriceError {
-                field: "spec.price",
-                value: price.clone(),
-                expected: "a non-negative decimal",
-            };
-            let value: f64 = price.parse().map_err(|_| bad())?;
-            if !value.is_finite() || value < 0.0 || price.starts_with('+') {
-                return Err(bad());
-            }
-            return Ok(Some(PriceChange::Set(value)));
-        }
-        let Some(adjustment) = &self.price_adjustment else { return Ok(None) };
-        let bad = || PriceError {
-            field: "spec.priceAdjustment",
-            value: adjustment.clone(),
-            expected: "a signed amount (+0.5, -1) or a signed percentage (+10%, -15%)",
-        };
-        if !adjustment.starts_with(['+', '-']) {
-            return Err(bad());
-        }
-        let (number, percent) = match adjustment.strip_suffix('%') {
-            Some(number) => (number, true),
-            None => (adjustment.as_str(), false),
-        };
-        let value: f64 = number.parse().map_err(|_| bad())?;
-        if !value.is_finite() || (percent && value < -100.0) {
-            return Err(bad());
-        }
-        Ok(Some(if percent { PriceChange::Percent(value) } else { PriceChange::Add(value) }))
+    /// percentage (the solver's reading, which applies overlays). When both are set (which the schema refuses)
+    /// `price` wins. The error names the field.
+    pub fn price_change(&self) -> Result<Option<PriceChange>, karpenter_solver::FieldError> {
+        PriceChange::parse(self.price.as_deref(), self.price_adjustment.as_deref())
     }
 }
 

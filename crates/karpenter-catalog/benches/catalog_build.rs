@@ -3,8 +3,8 @@
 //! `catalog_build`: building the whole catalog for one region, and filtering it by a NodePool.
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use karpenter_catalog::{Catalog, NodeClassSettings, well_known_labels};
-use karpenter_solver::{InstanceTypeIndex, SolverConfig};
+use karpenter_catalog::{Catalog, NodeClassSettings};
+use karpenter_solver::InstanceTypeIndex;
 use seed::seed_node_pool;
 
 #[path = "../tests/seed/mod.rs"]
@@ -17,7 +17,7 @@ fn catalog_build(c: &mut Criterion) {
         b.iter(|| Catalog::embedded("us-east-1").unwrap().instance_types(&settings).unwrap())
     });
     let types = Catalog::embedded("us-east-1").unwrap().instance_types(&settings).unwrap();
-    let config = SolverConfig { well_known_labels: well_known_labels(), ..SolverConfig::default() };
+    let config = karpenter_catalog::solver_config();
     group.bench_function("index/us-east-1", |b| b.iter(|| InstanceTypeIndex::new(&types, &config)));
     let index = InstanceTypeIndex::new(&types, &config);
     let pool = seed_node_pool();

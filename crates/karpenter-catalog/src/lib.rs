@@ -194,7 +194,23 @@ impl Catalog {
     }
 }
 
-/// The AWS provider's well-known labels, for `SolverConfig::well_known_labels`.
+/// The label domain the AWS provider reserves (`karpenter.k8s.aws`): pods may select only its well-known labels.
+pub fn restricted_label_domains() -> Vec<String> {
+    vec!["karpenter.k8s.aws".to_string()]
+}
+
+/// The solver's settings for the AWS provider: its well-known labels and its reserved label domain, with
+/// upstream's defaults otherwise.
+pub fn solver_config() -> karpenter_solver::SolverConfig {
+    karpenter_solver::SolverConfig {
+        well_known_labels: well_known_labels(),
+        restricted_label_domains: restricted_label_domains(),
+        ..karpenter_solver::SolverConfig::default()
+    }
+}
+
+/// The AWS provider's well-known labels, for `SolverConfig::well_known_labels`: instance types may leave them
+/// undefined while pods still select them.
 pub fn well_known_labels() -> Vec<String> {
     labels::WELL_KNOWN.iter().map(|l| l.to_string()).collect()
 }

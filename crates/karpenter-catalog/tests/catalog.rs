@@ -7,7 +7,7 @@ use expect_test::expect;
 use karpenter_catalog::spec::{Device, InstanceTypeSpec, RegionOfferings, Zone};
 use karpenter_catalog::{AmiFamily, Catalog, NodeClassSettings, eni_limited_pods};
 use karpenter_solver::model::InstanceType;
-use karpenter_solver::{InstanceTypeIndex, SolverConfig, allocatable};
+use karpenter_solver::{InstanceTypeIndex, allocatable};
 use proptest::prelude::*;
 
 mod seed;
@@ -264,8 +264,7 @@ fn labels_of_a_high_memory_type() {
 fn the_seed_node_pool_allows_exactly_graviton_c_m_t_of_generation_4_and_later() {
     let catalog = Catalog::embedded("us-east-1").unwrap();
     let types = catalog.instance_types(&NodeClassSettings::default()).unwrap();
-    let config =
-        SolverConfig { well_known_labels: karpenter_catalog::well_known_labels(), ..SolverConfig::default() };
+    let config = karpenter_catalog::solver_config();
     let index = InstanceTypeIndex::new(&types, &config);
     assert!(index.input_errors().is_empty(), "{:?}", index.input_errors());
     let seed = seed::seed_node_pool();
@@ -311,8 +310,7 @@ fn the_seed_node_pool_allows_exactly_graviton_c_m_t_of_generation_4_and_later() 
 fn the_seed_node_pool_allows_only_on_demand_offerings_and_a_zone_requirement_narrows_them() {
     let catalog = Catalog::embedded("us-east-1").unwrap();
     let types = catalog.instance_types(&NodeClassSettings::default()).unwrap();
-    let config =
-        SolverConfig { well_known_labels: karpenter_catalog::well_known_labels(), ..SolverConfig::default() };
+    let config = karpenter_catalog::solver_config();
     let index = InstanceTypeIndex::new(&types, &config);
     let mut seed = seed::seed_node_pool();
     let allowed = index.allowed_offerings(&seed).unwrap();

@@ -54,7 +54,7 @@ pub use node::{
     node_tracked,
 };
 pub use nodeclass::{ProviderFlags, node_class_ref, node_class_settings};
-pub use nodepool::{map_namespace, map_node_pool, node_pool_in_round, node_pool_ref};
+pub use nodepool::{map_namespace, map_node_overlay, map_node_pool, node_pool_in_round, node_pool_ref};
 pub use pod::{
     failed_to_schedule, is_active, is_owned_by_daemon_set, is_owned_by_node, is_owned_by_stateful_set,
     is_preempting, is_provisionable, is_reschedulable, is_scheduled, is_terminal, is_terminating, map_pod,

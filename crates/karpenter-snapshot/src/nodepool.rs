@@ -62,6 +62,39 @@ pub fn map_node_pool(pool: &NodePool) -> Result<model::NodePool> {
     })
 }
 
+/// Maps a NodeOverlay (`karpenter.sh/v1alpha1`) for the solver, which validates and applies it
+/// (`karpenter_solver::overlay`); the caller passes overlays on only under the `NodeOverlay` gate.
+pub fn map_node_overlay(overlay: &karpenter_api::NodeOverlay) -> Result<model::NodeOverlay> {
+    let name = overlay
+        .metadata
+        .name
+        .clone()
+        .filter(|n| !n.is_empty())
+        .ok_or_else(|| Error::missing("metadata.name"))?;
+    let spec = &overlay.spec;
+    Ok(model::NodeOverlay {
+        name,
+        weight: spec.weight,
+        requirements: spec
+            .requirements
+            .iter()
+            .map(|r| model::NodeSelectorRequirement {
+                key: r.key.clone(),
+                operator: operator(r.operator).to_string(),
+                values: r.values.clone().unwrap_or_default(),
+                min_values: None,
+            })
+            .collect(),
+        price: spec.price.clone(),
+        price_adjustment: spec.price_adjustment.clone(),
+        capacity: spec
+            .capacity
+            .as_ref()
+            .map(|c| c.iter().map(|(k, q)| (k.clone(), q.0.clone())).collect())
+            .unwrap_or_default(),
+    })
+}
+
 /// An operator as the API spells it.
 fn operator(op: NodeSelectorOperator) -> &'static str {
     match op {

@@ -55,6 +55,8 @@ pub struct Snapshot {
     pub persistent_volumes: Vec<Arc<PersistentVolume>>,
     /// StorageClasses.
     pub storage_classes: Vec<Arc<StorageClass>>,
+    /// NodeOverlays.
+    pub node_overlays: Vec<Arc<karpenter_api::NodeOverlay>>,
 }
 
 /// Settings of one provisioning round.
@@ -142,9 +144,27 @@ impl Snapshot {
             ("karpenter.sh/v1", "NodePool") => read(object).map(|o| self.node_pools.push(o)),
             ("karpenter.sh/v1", "NodeClaim") => read(object).map(|o| self.node_claims.push(o)),
             ("karpenter.k8s.aws/v1", "EC2NodeClass") => read(object).map(|o| self.node_classes.push(o)),
+            ("karpenter.sh/v1alpha1", "NodeOverlay") => read(object).map(|o| self.node_overlays.push(o)),
             _ => Err(Error::skipped(format!("{api_version} {kind} is not read by provisioning"))),
         };
         result.err().map(|error| Report::new(object_ref, error)).into_iter().collect()
+    }
+
+    /// The NodeOverlays as the solver reads them, and a report for each that cannot be read. The caller sets them
+    /// on a round's problem (`Problem::node_overlays`) when the `NodeOverlay` gate is on.
+    pub fn node_overlays(&self) -> (Vec<model::NodeOverlay>, Vec<Report>) {
+        let mut overlays = Vec::new();
+        let mut reports = Vec::new();
+        for overlay in &self.node_overlays {
+            match crate::nodepool::map_node_overlay(overlay) {
+                Ok(mapped) => overlays.push(mapped),
+                Err(error) => reports.push(Report::new(
+                    ObjectRef::cluster("NodeOverlay", overlay.metadata.name.as_deref().unwrap_or_default()),
+                    error,
+                )),
+            }
+        }
+        (overlays, reports)
     }
 
     /// The pods a round provisions for (see [`crate::pod::is_provisionable`]), in snapshot order.
@@ -411,6 +431,7 @@ impl Snapshot {
                 pool_instance_types: instance_types,
                 daemon_set_pods,
                 namespaces,
+                node_overlays: Vec::new(),
             },
             reports,
         }

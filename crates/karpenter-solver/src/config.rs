@@ -38,6 +38,10 @@ pub struct SolverConfig {
     /// Label keys the cloud provider registers as well-known, in addition to Karpenter's own: instance types may
     /// leave them undefined while pods still select them.
     pub well_known_labels: Vec<String>,
+    /// Label domains the cloud provider reserves (the AWS provider: `karpenter.k8s.aws`): a pod may select only
+    /// the well-known labels of these domains.
+    #[serde(default)]
+    pub restricted_label_domains: Vec<String>,
 }
 
 impl Default for SolverConfig {
@@ -47,6 +51,7 @@ impl Default for SolverConfig {
             min_values_policy: MinValuesPolicy::Strict,
             max_instance_types: 600,
             well_known_labels: Vec::new(),
+            restricted_label_domains: Vec::new(),
         }
     }
 }

@@ -8,9 +8,11 @@ use crate::plan::InputError;
 /// (`spec.containers[0].resources.requests.cpu`); errors found deep inside an object are moved under their parent
 /// with [`FieldError::under`] as they travel up.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct FieldError {
-    pub(crate) field: String,
-    pub(crate) message: String,
+pub struct FieldError {
+    /// The field, as a path in the object's own terms.
+    pub field: String,
+    /// What is wrong with it.
+    pub message: String,
 }
 
 impl FieldError {
@@ -28,6 +30,8 @@ impl FieldError {
         InputError { object: object.into(), field: Some(self.field), message: self.message }
     }
 }
+
+impl std::error::Error for FieldError {}
 
 impl fmt::Display for FieldError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -39,6 +39,8 @@ pub(crate) struct Interner {
     base: Arc<Symbols>,
     local: Symbols,
     keys: WellKnownKeys,
+    /// Label domains the provider reserves (`karpenter.k8s.aws`): pods may select only their well-known labels.
+    restricted_domains: Arc<[String]>,
 }
 
 impl Interner {
@@ -55,6 +57,7 @@ impl Interner {
                 hostname: placeholder,
                 node_pool: placeholder,
             },
+            restricted_domains: Arc::from([]),
         };
         for key in labels::WELL_KNOWN.iter().copied().chain(extra_well_known.iter().map(String::as_str)) {
             let id = interner.key(key);
@@ -83,14 +86,43 @@ impl Interner {
         merged.values.extend(self.local.values);
         merged.value_index.extend(self.local.value_index);
         merged.value_int.extend(self.local.value_int);
-        Interner { base: Arc::new(merged), local: Symbols::default(), keys: self.keys }
+        Interner {
+            base: Arc::new(merged),
+            local: Symbols::default(),
+            keys: self.keys,
+            restricted_domains: self.restricted_domains,
+        }
     }
 
     /// A new interner on top of this one's base, with nothing of its own yet. Only a frozen interner is
     /// extended: its local layer would otherwise be lost.
     pub(crate) fn extend(&self) -> Interner {
         debug_assert!(self.local.keys.is_empty() && self.local.values.is_empty(), "extend a frozen interner");
-        Interner { base: Arc::clone(&self.base), local: Symbols::default(), keys: self.keys }
+        Interner {
+            base: Arc::clone(&self.base),
+            local: Symbols::default(),
+            keys: self.keys,
+            restricted_domains: Arc::clone(&self.restricted_domains),
+        }
+    }
+
+    /// The label domains the provider reserves (see [`crate::SolverConfig::restricted_label_domains`]).
+    pub(crate) fn with_restricted_domains(mut self, domains: &[String]) -> Self {
+        self.restricted_domains = Arc::from(domains);
+        self
+    }
+
+    /// True for a key in a domain the provider reserves (or a subdomain) that is not one of its well-known labels:
+    /// no pod may select it, since nothing promises a node will have it.
+    pub(crate) fn is_provider_restricted(&mut self, key: &str) -> bool {
+        let domain = key.split_once('/').map_or("", |(domain, _)| domain);
+        let reserved = self.restricted_domains.iter().any(|d| {
+            domain == d.as_str() || domain.strip_suffix(d.as_str()).is_some_and(|p| p.ends_with('.'))
+        });
+        reserved && {
+            let id = self.key(key);
+            !self.is_well_known(id)
+        }
     }
 
     /// The ids of the keys the scheduler names.

@@ -20,6 +20,8 @@ pub const ARCH: &str = "kubernetes.io/arch";
 pub const OS: &str = "kubernetes.io/os";
 /// `node.kubernetes.io/windows-build`.
 pub const WINDOWS_BUILD: &str = "node.kubernetes.io/windows-build";
+/// `karpenter.sh/reservation-id`: the capacity reservation of a `reserved` offering.
+pub const RESERVATION_ID: &str = "karpenter.sh/reservation-id";
 /// `kubernetes.io/hostname`.
 pub const HOSTNAME: &str = "kubernetes.io/hostname";
 

@@ -37,6 +37,7 @@ mod index;
 mod interner;
 pub mod labels;
 pub mod model;
+pub mod overlay;
 pub mod plan;
 mod podterms;
 mod prepared;
@@ -50,6 +51,7 @@ mod topology;
 mod whatif;
 
 pub use config::{MinValuesPolicy, PreferencePolicy, SolverConfig};
+pub use error::FieldError;
 pub use index::{AllowedType, InstanceTypeIndex, compatible_offerings};
 pub use plan::Plan;
 pub use prepared::{Prepared, Round};

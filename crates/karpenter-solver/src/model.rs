@@ -42,6 +42,34 @@ pub struct Problem {
     /// Namespaces with their labels, for `namespaceSelector` in pod (anti-)affinity terms.
     #[serde(default)]
     pub namespaces: Vec<Namespace>,
+    /// NodeOverlays (gate `NodeOverlay`): price and capacity changes applied to the NodePools' instance types
+    /// before anything is scheduled.
+    #[serde(default)]
+    pub node_overlays: Vec<NodeOverlay>,
+}
+
+/// A NodeOverlay (`karpenter.sh/v1alpha1`): a price or price adjustment for the offerings, and extended-resource
+/// capacity for the instance types, that its requirements select in every NodePool.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct NodeOverlay {
+    /// Name; among overlays of equal weight, the one later in the alphabet goes first.
+    pub name: String,
+    /// `spec.weight`; heavier overlays go first and win. Unset is 0.
+    #[serde(default)]
+    pub weight: Option<i32>,
+    /// `spec.requirements`: which instance types (with the NodePool's labels) and offerings it applies to.
+    #[serde(default)]
+    pub requirements: Vec<NodeSelectorRequirement>,
+    /// `spec.price`: the hourly price of the selected offerings, a non-negative decimal.
+    #[serde(default)]
+    pub price: Option<String>,
+    /// `spec.priceAdjustment`: a signed amount (`+0.5`, `-1`) or percentage (`-15%`) added to the price.
+    #[serde(default)]
+    pub price_adjustment: Option<String>,
+    /// `spec.capacity`: extended resources the selected instance types have (replacing any they had).
+    #[serde(default)]
+    pub capacity: ResourceList,
 }
 
 /// A namespace and its labels.

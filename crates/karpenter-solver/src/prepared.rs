@@ -15,7 +15,8 @@ use crate::compile::{
 use crate::filter::{OfferingSlots, Types};
 use crate::ids::{KeyId, PoolId, TypeId, ValueId};
 use crate::interner::Interner;
-use crate::model::{ExistingNode, InstanceType, Namespace, NodePool, Pod, Problem};
+use crate::model::{ExistingNode, InstanceType, Namespace, NodeOverlay, NodePool, Pod, Problem};
+use crate::overlay::{self, OverlayStatus};
 use crate::plan::{InputError, Plan};
 use crate::requirements::Shape;
 use crate::resources::ResourceTable;
@@ -93,6 +94,8 @@ pub struct Prepared {
     pub(crate) input_errors: Vec<InputError>,
     /// For each instance type of the shared list that compiled, its position in that list.
     pub(crate) shared: Vec<(usize, TypeId)>,
+    /// What became of each NodeOverlay.
+    overlay_statuses: Vec<OverlayStatus>,
     /// The (zone, capacity type) slots of the offerings, when there are few enough.
     pub(crate) slots: Option<OfferingSlots>,
     /// Topology domains per label key, worked out on first use.
@@ -114,7 +117,39 @@ impl Prepared {
         daemon_set_pods: &[Pod],
         config: &SolverConfig,
     ) -> Prepared {
-        let mut interner = Interner::new(&config.well_known_labels);
+        Prepared::with_overlays(node_pools, instance_types, pool_instance_types, daemon_set_pods, &[], config)
+    }
+
+    /// Like [`Prepared::new`], with NodeOverlays (gate `NodeOverlay`) applied to each pool's instance types first;
+    /// [`Prepared::overlay_statuses`] says what became of each.
+    pub fn with_overlays(
+        node_pools: &[NodePool],
+        instance_types: &[Arc<InstanceType>],
+        pool_instance_types: &BTreeMap<String, Vec<Arc<InstanceType>>>,
+        daemon_set_pods: &[Pod],
+        overlays: &[NodeOverlay],
+        config: &SolverConfig,
+    ) -> Prepared {
+        // Overlays make each pool's list its own (types no overlay touches stay the same `Arc`).
+        let overlaid;
+        let mut overlay_statuses = Vec::new();
+        let (instance_types, pool_instance_types) = if overlays.is_empty() {
+            (instance_types, pool_instance_types)
+        } else {
+            let lists: BTreeMap<String, Vec<Arc<InstanceType>>> = node_pools
+                .iter()
+                .map(|pool| {
+                    let list = pool_instance_types.get(&pool.name).map_or(instance_types, Vec::as_slice);
+                    (pool.name.clone(), list.to_vec())
+                })
+                .collect();
+            let (lists, statuses) = overlay::apply(node_pools, &lists, overlays, &config.well_known_labels);
+            overlay_statuses = statuses;
+            overlaid = lists;
+            (instance_types, &overlaid)
+        };
+        let mut interner = Interner::new(&config.well_known_labels)
+            .with_restricted_domains(&config.restricted_label_domains);
         let mut table = ResourceTable::new();
         table.extend(node_pools.iter().map(|p| &p.limits));
         // Each distinct type once: per-pool lists usually repeat the same `Arc`s.
@@ -198,6 +233,7 @@ impl Prepared {
             input_errors,
             shared,
             slots,
+            overlay_statuses,
             domains: Mutex::default(),
         }
     }
@@ -205,11 +241,12 @@ impl Prepared {
     /// Compiles the NodePools, instance types and DaemonSet pods of a problem (its pods, nodes and namespaces are
     /// left for [`Round::of`]).
     pub fn from_problem(problem: &Problem, config: &SolverConfig) -> Prepared {
-        Prepared::new(
+        Prepared::with_overlays(
             &problem.node_pools,
             &problem.instance_types,
             &problem.pool_instance_types,
             &problem.daemon_set_pods,
+            &problem.node_overlays,
             config,
         )
     }
@@ -222,6 +259,11 @@ impl Prepared {
         let nodes: Vec<_> = compiled.nodes.iter().collect();
         let compiled_at = round.clock.map(|clock| clock());
         Scheduler::new(self, compiled.view(&nodes), round.clock).solve(started, compiled_at)
+    }
+
+    /// What became of each NodeOverlay, in the order they were applied (heaviest first).
+    pub fn overlay_statuses(&self) -> &[OverlayStatus] {
+        &self.overlay_statuses
     }
 
     /// Input objects that were set aside while preparing (NodePools, instance types, DaemonSet pods).

@@ -6,7 +6,7 @@ use super::common::{api_manifest, fixture, load, options};
 use expect_test::expect;
 use karpenter_catalog::Catalog;
 use karpenter_snapshot::ProviderFlags;
-use karpenter_solver::{SolverConfig, solve};
+use karpenter_solver::solve;
 
 #[test]
 fn the_seed_cluster_scales_inflate_onto_one_graviton_node() {
@@ -19,8 +19,7 @@ fn the_seed_cluster_scales_inflate_onto_one_graviton_node() {
     assert!(round.reports.is_empty(), "{:?}", round.reports);
     assert_eq!(round.problem.pods.len(), 5);
     assert_eq!(round.problem.daemon_set_pods.len(), 2);
-    let config =
-        SolverConfig { well_known_labels: karpenter_catalog::well_known_labels(), ..SolverConfig::default() };
+    let config = karpenter_catalog::solver_config();
     let plan = solve(&round.problem, &config);
     assert_eq!(plan.scheduled_pods(), 5, "{}", plan.render());
     expect![[r#"

@@ -775,3 +775,75 @@ fn budgets_and_do_not_disrupt_decide_which_pods_move() {
         protected-badly: evictable=true do-not-disrupt=Invalid("\"forever\" is not a duration") moves=true blocked-by=[]
     "#]].assert_eq(&out);
 }
+
+#[test]
+fn node_overlays_map_for_the_solver() {
+    let (snapshot, reports) = load(&[api_manifest("nodeoverlay.yaml")]);
+    assert!(reports.is_empty(), "{reports:?}");
+    let (overlays, reports) = snapshot.node_overlays();
+    assert!(reports.is_empty(), "{reports:?}");
+    expect![[r#"
+        [
+          {
+            "name": "gpu-discount",
+            "weight": 20,
+            "requirements": [
+              {
+                "key": "karpenter.sh/nodepool",
+                "operator": "In",
+                "values": [
+                  "gpu"
+                ]
+              },
+              {
+                "key": "karpenter.k8s.aws/instance-gpu-manufacturer",
+                "operator": "In",
+                "values": [
+                  "nvidia"
+                ]
+              },
+              {
+                "key": "karpenter.k8s.aws/instance-generation",
+                "operator": "Gte",
+                "values": [
+                  "5"
+                ]
+              },
+              {
+                "key": "node.kubernetes.io/instance-type",
+                "operator": "NotIn",
+                "values": [
+                  "p3.2xlarge"
+                ]
+              },
+              {
+                "key": "example.com/team",
+                "operator": "Exists"
+              }
+            ],
+            "price": null,
+            "priceAdjustment": "-10%",
+            "capacity": {
+              "example.com/licence": "1",
+              "hugepages-2Mi": "1Gi"
+            }
+          },
+          {
+            "name": "m7g-large-price",
+            "weight": null,
+            "requirements": [
+              {
+                "key": "node.kubernetes.io/instance-type",
+                "operator": "In",
+                "values": [
+                  "m7g.large"
+                ]
+              }
+            ],
+            "price": "0.0512",
+            "priceAdjustment": null,
+            "capacity": {}
+          }
+        ]"#]]
+    .assert_eq(&serde_json::to_string_pretty(&overlays).unwrap());
+}

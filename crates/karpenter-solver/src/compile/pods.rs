@@ -79,7 +79,7 @@ pub(crate) fn compile_pod(
     for (key, value) in &pod.node_selector {
         let field = format!("spec.nodeSelector[{key}]");
         if keys == KeyCheck::PodSelectable {
-            check_pod_key(key).map_err(|m| FieldError::new(field.clone(), m))?;
+            check_pod_key(interner, key).map_err(|m| FieldError::new(field.clone(), m))?;
         }
         let requirement =
             build_requirement(interner, &NodeSelectorRequirement::new(key.clone(), "In", &[value]), &field)?;

@@ -15,10 +15,10 @@ pub(crate) enum KeyCheck {
     Any,
 }
 
-/// Pods may not select labels Karpenter cannot promise before launch: the hostname and the `karpenter.sh` domain
-/// (other than its well-known labels).
-pub(crate) fn check_pod_key(key: &str) -> Result<(), String> {
-    if labels::is_restricted(key) {
+/// Pods may not select labels Karpenter cannot promise before launch: the hostname, the `karpenter.sh` domain
+/// (other than its well-known labels), and the provider's reserved domains (other than their well-known labels).
+pub(crate) fn check_pod_key(interner: &mut Interner, key: &str) -> Result<(), String> {
+    if labels::is_restricted(key) || interner.is_provider_restricted(key) {
         return Err(format!(
             "label {key} is restricted: Karpenter cannot provision a node that satisfies it in advance"
         ));
@@ -37,7 +37,8 @@ pub(crate) fn compile_term(
     for (i, expression) in expressions.iter().enumerate() {
         let field = format!("{field}.matchExpressions[{i}]");
         if keys == KeyCheck::PodSelectable {
-            check_pod_key(&expression.key).map_err(|m| FieldError::new(format!("{field}.key"), m))?;
+            check_pod_key(interner, &expression.key)
+                .map_err(|m| FieldError::new(format!("{field}.key"), m))?;
         }
         let requirement = build_requirement(interner, expression, &field)?;
         let key = interner.key(&expression.key);

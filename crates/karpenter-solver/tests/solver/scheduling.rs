@@ -1308,3 +1308,33 @@ fn a_heavier_pool_at_its_limit_falls_back_to_the_next() {
         "#]],
     );
 }
+
+#[test]
+fn a_provider_reserved_domain_is_selectable_only_through_its_well_known_labels() {
+    // As the AWS provider reserves `karpenter.k8s.aws`: `instance-family` is well-known, `secret` is not.
+    check(
+        "
+config restricted=example.com wellKnown=example.com/family
+pool default
+type small cpu=2 memory=4Gi pods=10 price=0.1 zones=a
+  req example.com/family In s
+pod fine cpu=1
+  select example.com/family=s
+pod refused cpu=1
+  select example.com/secret=x
+pod refused-too cpu=1
+  require sub.example.com/secret In x
+",
+        expect![[r#"
+            nodeclaim 0 pool=default: fine
+              options: small($0.1)
+              requests: cpu=1 pods=1
+              require example.com/family In s
+              require karpenter.sh/capacity-type In on-demand
+              require karpenter.sh/nodepool In default
+              label karpenter.sh/nodepool=default
+            unschedulable default/refused: invalid spec.nodeSelector[example.com/secret]: label example.com/secret is restricted: Karpenter cannot provision a node that satisfies it in advance
+            unschedulable default/refused-too: invalid spec.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms[0].matchExpressions[0].key: label sub.example.com/secret is restricted: Karpenter cannot provision a node that satisfies it in advance
+        "#]],
+    );
+}
