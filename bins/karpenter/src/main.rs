@@ -3,7 +3,7 @@
 //! `karpenter catalog` lists the instance types a set of NodePool requirements allows, from the embedded AWS
 //! catalog, as a table or as JSON. `karpenter crds` prints the CustomResourceDefinitions of NodePool, NodeClaim,
 //! EC2NodeClass and the KWOK provider's KWOKNodeClass, or writes them into a directory (the Helm chart's
-//! `crds/`).
+//! `crds/`). `karpenter run` is the controller (`run.rs`, `docs/operations.md`).
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -13,6 +13,7 @@ use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 
 mod catalog;
+mod run;
 
 #[derive(Parser)]
 #[command(name = "karpenter", version, about = "A Karpenter-compatible node autoscaler")]
@@ -27,6 +28,8 @@ enum Command {
     Catalog(catalog::CatalogArgs),
     /// Print the CRDs of NodePool, NodeClaim, EC2NodeClass and KWOKNodeClass as YAML.
     Crds(CrdsArgs),
+    /// Run the controller against a cluster.
+    Run(Box<run::RunArgs>),
 }
 
 #[derive(clap::Args)]
@@ -40,6 +43,7 @@ fn main() -> ExitCode {
     let outcome = match Cli::parse().command {
         Command::Catalog(args) => catalog::write(&args, &mut std::io::stdout().lock()),
         Command::Crds(args) => crds(&args),
+        Command::Run(args) => run::run(*args),
     };
     finish(outcome)
 }

@@ -7,6 +7,8 @@
 //! - `catalog-data`: regenerates the catalog's embedded AWS data from `../shared/data`.
 //! - `cluster up|down|status|build`: the local control plane of `docs/testing.md`.
 //! - `moto up|down`: moto's AWS emulator on loopback.
+//! - `e2e [--scale [N]]`: the controller's end-to-end tests on the local cluster; `--scale` adds the long run
+//!   with N pending pods (1,000 by default).
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -15,6 +17,7 @@ use anyhow::{Context, Result, bail};
 
 mod catalog_data;
 mod cluster;
+mod e2e;
 mod layers;
 mod moto;
 mod process;
@@ -30,6 +33,7 @@ fn main() -> ExitCode {
             say(&format!("wrote {}", path.display()));
             Ok(())
         }),
+        Some("e2e") => e2e::run(&workspace_root(), &args[1..]),
         Some("cluster") => cluster::run(&workspace_root(), args.get(1).map(String::as_str)),
         Some("moto") => moto::run(&workspace_root(), args.get(1).map(String::as_str)),
         Some("layers") => layers::check(&workspace_root()).map(|report| {
@@ -39,7 +43,9 @@ fn main() -> ExitCode {
             say(&report);
         }),
         _ => {
-            say("usage: cargo xtask <ci|layers|tidy|catalog-data|cluster up|down|status|build|moto up|down>");
+            say(
+                "usage: cargo xtask <ci|layers|tidy|catalog-data|e2e [--scale [N]]|cluster up|down|status|build|moto up|down>",
+            );
             return ExitCode::from(2);
         }
     };

@@ -40,6 +40,14 @@ pub(crate) fn parse_go_duration(text: &str) -> Result<i128, String> {
     Ok(if negative { -nanos } else { nanos })
 }
 
+/// Parses a non-negative Go duration (`30s`, `1h30m`), as NodePools and NodeClaims write
+/// `terminationGracePeriod` and `expireAfter`, for the controller.
+pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    let nanos = parse_go_duration(text)?;
+    let nanos = u64::try_from(nanos).map_err(|_| format!("{text:?} is negative"))?;
+    Ok(std::time::Duration::from_nanos(nanos))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -49,6 +49,7 @@ pub use daemonset::{controls, daemon_set_pod, daemon_set_ref, newest_pod};
 pub use disruption::{
     DoNotDisrupt, PdbLimits, do_not_disrupt, is_disruptable, is_evictable, tolerates_disrupted_taint,
 };
+pub use duration::parse_duration;
 pub use node::{
     claim_deleting, claim_provider_id, map_node, map_node_claim, node_claim_ref, node_provider_id, node_ref,
     node_tracked,
