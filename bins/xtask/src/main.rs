@@ -103,20 +103,31 @@ fn ci() -> Result<()> {
     if !docs.success() {
         bail!("cargo doc failed with {docs}: the docs have broken links or other warnings");
     }
-    for example in examples(&root)? {
-        cargo(&root, &["run", "--locked", "-p", "karpenter-examples", "--example", &example])?;
-    }
-    // Integration tests run against the real components: start them, run every test, and stop them whatever the
-    // outcome. Tests run last so that their summary closes the log.
+    // Examples and integration tests run against the real components: start them, run every example and test,
+    // and stop them whatever the outcome. Tests run last so that their summary closes the log.
     cluster::run(&root, Some("up"))?;
     if let Err(error) = moto::run(&root, Some("up")) {
         let _ = cluster::run(&root, Some("down"));
         return Err(error);
     }
-    let tests = cargo(&root, &["test", "--workspace", "--locked", "--features", &features]);
+    let tests = run_examples(&root)
+        .and_then(|()| cargo(&root, &["test", "--workspace", "--locked", "--features", &features]));
     let _ = moto::run(&root, Some("down"));
     let _ = cluster::run(&root, Some("down"));
     tests
+}
+
+/// Runs every example; the ones that talk to AWS are pointed at moto.
+fn run_examples(root: &Path) -> Result<()> {
+    let moto = moto::endpoint(root)?;
+    for example in examples(root)? {
+        let mut args = vec!["run", "--locked", "-p", "karpenter-examples", "--example", example.as_str()];
+        if example.starts_with("aws_") {
+            args.extend(["--", "--endpoint-url", moto.as_str()]);
+        }
+        cargo(root, &args)?;
+    }
+    Ok(())
 }
 
 /// The examples of `examples/examples/`, by name.

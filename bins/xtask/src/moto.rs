@@ -23,6 +23,14 @@ pub(crate) fn run(root: &Path, action: Option<&str>) -> Result<()> {
     }
 }
 
+/// The endpoint of the running moto.
+pub(crate) fn endpoint(root: &Path) -> Result<String> {
+    let path = dir(root).join("endpoint");
+    let endpoint = fs::read_to_string(&path)
+        .with_context(|| format!("reading {}: is moto up? (cargo xtask moto up)", path.display()))?;
+    Ok(endpoint.trim().to_string())
+}
+
 fn installed() -> bool {
     Command::new("moto_server").arg("--help").stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok()
 }
