@@ -13,6 +13,7 @@ use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 
 mod catalog;
+mod plan;
 mod run;
 
 #[derive(Parser)]
@@ -30,6 +31,8 @@ enum Command {
     Crds(CrdsArgs),
     /// Run the controller against a cluster.
     Run(Box<run::RunArgs>),
+    /// Show what Karpenter would launch and consolidate for manifests (-f) or a cluster (--live), with the cost.
+    Plan(Box<plan::PlanArgs>),
 }
 
 #[derive(clap::Args)]
@@ -44,6 +47,9 @@ fn main() -> ExitCode {
         Command::Catalog(args) => catalog::write(&args, &mut std::io::stdout().lock()),
         Command::Crds(args) => crds(&args),
         Command::Run(args) => run::run(*args),
+        Command::Plan(args) => {
+            plan::write(&args, &mut std::io::stdout().lock(), &mut std::io::stderr().lock())
+        }
     };
     finish(outcome)
 }
@@ -54,6 +60,11 @@ fn finish(outcome: Result<()>) -> ExitCode {
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) if closed_pipe(&error) => ExitCode::SUCCESS,
+        // `karpenter plan` printed its plan and the refusals; status 2 says some input was left out.
+        Err(error) if error.downcast_ref::<plan::Refused>().is_some() => {
+            let _ = writeln!(std::io::stderr(), "Error: {error}");
+            ExitCode::from(2)
+        }
         Err(error) => {
             // Best effort: standard error may be gone too.
             let _ = writeln!(std::io::stderr(), "Error: {error:#}");

@@ -36,6 +36,7 @@
 mod convert;
 mod daemonset;
 mod disruption;
+mod disruption_view;
 mod duration;
 mod node;
 mod nodeclass;
@@ -44,11 +45,13 @@ mod pod;
 mod report;
 mod snapshot;
 mod volume;
+mod workloads;
 
 pub use daemonset::{controls, daemon_set_pod, daemon_set_ref, newest_pod};
 pub use disruption::{
     DoNotDisrupt, PdbLimits, do_not_disrupt, is_disruptable, is_evictable, tolerates_disrupted_taint,
 };
+pub use disruption_view::{ViewOptions, cluster_view};
 pub use duration::parse_duration;
 pub use node::{
     claim_deleting, claim_provider_id, map_node, map_node_claim, node_claim_ref, node_provider_id, node_ref,
@@ -64,3 +67,7 @@ pub use pod::{
 pub use report::{Error, ObjectRef, Report, Result};
 pub use snapshot::{Round, RoundOptions, Snapshot};
 pub use volume::{BIND_COMPLETED, VolumeObjects, volume_topology};
+pub use workloads::{
+    Workloads, add_daemon_set_node_pods, add_ephemeral_claims, malformed_field, mark_file_pods_unschedulable,
+    read_object,
+};

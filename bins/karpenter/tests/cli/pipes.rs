@@ -21,7 +21,12 @@ fn first_line_then_close(args: &[&str]) -> (std::process::ExitStatus, String, St
 
 #[test]
 fn every_command_ends_quietly_when_its_reader_goes_away() {
-    for args in [&["catalog"][..], &["catalog", "-o", "json", "--all-offerings"], &["crds"]] {
+    let plan =
+        ["plan", "-f", "tests/plans/seed", "-f", "tests/plans/many-pods", "--now", "2026-11-24T10:30:00Z"];
+    let plan_json = ["plan", "-f", "tests/plans/seed", "-f", "tests/plans/many-pods", "-o", "json"];
+    for args in
+        [&["catalog"][..], &["catalog", "-o", "json", "--all-offerings"], &["crds"], &plan, &plan_json]
+    {
         let (status, first, stderr) = first_line_then_close(args);
         assert!(!first.is_empty(), "{args:?} wrote its first line");
         assert_eq!(status.code(), Some(0), "{args:?}: {stderr}");
