@@ -6,6 +6,7 @@
 //! pods a fresh run of one upstream benchmark builds, without a Go toolchain.
 
 pub mod consolidation;
+pub mod cost;
 pub mod pools;
 
 use std::collections::BTreeMap;

@@ -67,6 +67,14 @@ const LAYERS: &[Layer] = &[
         external: None,
         features: &[],
     },
+    // HiGHS is a C++ library linked in: pure, no IO.
+    Layer {
+        name: "karpenter-cost",
+        internal: &["karpenter-solver"],
+        forbidden: PURE,
+        external: None,
+        features: &[],
+    },
     Layer {
         name: "karpenter-api",
         internal: &["karpenter-solver", "karpenter-catalog"],
