@@ -46,6 +46,7 @@ mod report;
 mod snapshot;
 mod volume;
 mod workloads;
+pub mod yaml;
 
 pub use daemonset::{controls, daemon_set_pod, daemon_set_ref, newest_pod};
 pub use disruption::{

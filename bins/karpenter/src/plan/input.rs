@@ -1,28 +1,23 @@
 //! The manifests `karpenter plan` reads: files, directories (their `.yaml`, `.yml` and `.json` files, by name)
 //! and standard input (`-`), each a stream of YAML documents or JSON values, as `kubectl apply -f` takes them.
 //!
-//! Users' files are untrusted. A file is read only up to [`MAX_FILE_BYTES`]; a document nested deeper than
-//! [`MAX_FLOW_DEPTH`] flow levels (`[` and `{`) is refused before it reaches the YAML parser, whose scanner
-//! takes quadratic time on deep flow nesting (and whose own recursion limit stops block nesting at 128 levels, in
-//! linear time); every problem names the file and the line. Documents are parsed one at a time, so a document
-//! that does not parse is refused alone and the next ones are still read.
-//!
-//! [`read_documents`] is the one function that parses; it is meant to give way to the bounded YAML reader of
-//! `karpenter-snapshot` when that lands.
+//! Users' files are untrusted. A file is read only up to [`MAX_FILE_BYTES`]; each YAML document goes through
+//! the bounded reader of `karpenter-snapshot` ([`karpenter_snapshot::yaml`]), which refuses flow nesting deeper
+//! than its limit before the parser (whose scanner takes quadratic time on it) sees the text; every problem
+//! names the file and the line. Documents are parsed one at a time, so a document that does not parse is
+//! refused alone and the next ones are still read.
 
 use std::fmt;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
+use karpenter_snapshot::yaml::{self, YamlError};
 use serde_json::Value;
 
 /// The largest file (or standard input) read, in bytes.
 pub(crate) const MAX_FILE_BYTES: u64 = 32 * 1024 * 1024;
 
-/// The deepest flow nesting (`[` and `{`) a YAML document may have. Kubernetes objects written in flow style
-/// nest a dozen levels at most.
-pub(crate) const MAX_FLOW_DEPTH: usize = 64;
 
 /// Where an object or a problem is: a file (or `-`) and a 1-based line, when known.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -153,25 +148,29 @@ fn read_text(name: &str, text: std::result::Result<String, String>, format: Form
 pub(crate) fn read_documents(text: &str, format: Format) -> Vec<Document> {
     match format {
         Format::Json => json_documents(text),
-        Format::Yaml => yaml_chunks(text)
-            .into_iter()
-            .filter_map(|(first_line, chunk)| {
-                if let Some(line) = flow_too_deep(chunk, MAX_FLOW_DEPTH) {
-                    return Some(Err((
-                        first_line + line - 1,
-                        format!("nested deeper than {MAX_FLOW_DEPTH} levels of [ and {{"),
-                    )));
+        Format::Yaml => {
+            let mut documents = Vec::new();
+            for (first_line, chunk) in yaml_chunks(text) {
+                match yaml::read_documents(chunk) {
+                    Ok(values) => documents.extend(values.into_iter().map(|value| Ok((first_line, value)))),
+                    Err(error) => documents.push(Err(located(&error, first_line))),
                 }
-                match serde_norway::from_str::<Value>(chunk) {
-                    Ok(Value::Null) => None,
-                    Ok(value) => Some(Ok((first_line, value))),
-                    Err(error) => {
-                        let line = error.location().map_or(first_line, |l| first_line + l.line() - 1);
-                        Some(Err((line, yaml_message(&error.to_string(), first_line))))
-                    }
-                }
-            })
-            .collect(),
+            }
+            documents
+        }
+    }
+}
+
+/// A refusal of the YAML reader as a line of the whole file and a message.
+fn located(error: &YamlError, first_line: usize) -> (usize, String) {
+    match error {
+        YamlError::TooDeep { line, limit } => {
+            (first_line + line - 1, format!("collections nest deeper than {limit} levels"))
+        }
+        YamlError::Syntax { line, message } => {
+            (line.map_or(first_line, |l| first_line + l - 1), yaml_message(message, first_line))
+        }
+        YamlError::TooLarge { .. } => (first_line, error.to_string()),
     }
 }
 
@@ -243,83 +242,6 @@ fn json_documents(text: &str) -> Vec<Document> {
     documents
 }
 
-/// The 1-based line (within the text) where flow nesting first exceeds `limit`, if it does. Quoted scalars,
-/// comments and the text of block scalars (`|`, `>`) are skipped, so brackets in strings do not count; a bracket
-/// this scan counts that YAML would not errs on the side of refusing.
-fn flow_too_deep(text: &str, limit: usize) -> Option<usize> {
-    let mut depth = 0usize;
-    let mut quote: Option<char> = None;
-    let mut block_scalar_parent: Option<usize> = None;
-    for (index, line) in text.lines().enumerate() {
-        let indent = line.len() - line.trim_start_matches(' ').len();
-        if let Some(parent) = block_scalar_parent {
-            if line.trim().is_empty() || indent > parent {
-                continue;
-            }
-            block_scalar_parent = None;
-        }
-        let mut previous = ' ';
-        let mut chars = line.chars().peekable();
-        while let Some(c) = chars.next() {
-            match quote {
-                Some('"') => {
-                    if c == '\\' {
-                        chars.next();
-                    } else if c == '"' {
-                        quote = None;
-                    }
-                }
-                Some(_) => {
-                    if c == '\'' {
-                        if chars.peek() == Some(&'\'') {
-                            chars.next();
-                        } else {
-                            quote = None;
-                        }
-                    }
-                }
-                None => match c {
-                    '#' if previous.is_whitespace() => break,
-                    '"' | '\'' if previous.is_whitespace() || matches!(previous, '[' | '{' | ',') => {
-                        quote = Some(c);
-                    }
-                    '[' | '{' => {
-                        depth += 1;
-                        if depth > limit {
-                            return Some(index + 1);
-                        }
-                    }
-                    ']' | '}' => depth = depth.saturating_sub(1),
-                    _ => {}
-                },
-            }
-            previous = c;
-        }
-        if quote.is_none() && depth == 0 && opens_block_scalar(line) {
-            block_scalar_parent = Some(indent);
-        }
-    }
-    None
-}
-
-/// Whether a line ends with a block scalar header (`key: |`, `- >-`, `--- |2`), whose more indented lines below
-/// are text.
-fn opens_block_scalar(line: &str) -> bool {
-    let content = match line.find(" #") {
-        Some(at) => &line[..at],
-        None => line,
-    };
-    let content = content.trim_end();
-    let (before, token) = match content.rfind(char::is_whitespace) {
-        Some(at) => (content[..at].trim_end(), &content[at + 1..]),
-        None => ("", content),
-    };
-    let header = token.starts_with(['|', '>'])
-        && token[1..].chars().all(|c| c == '+' || c == '-' || c.is_ascii_digit())
-        && token.len() <= 3;
-    header && (before.is_empty() || before.ends_with(':') || before.ends_with('-'))
-}
-
 #[cfg(test)]
 mod tests {
     use expect_test::{Expect, expect};
@@ -359,20 +281,22 @@ mod tests {
             Format::Yaml,
             expect![[r#"
                 line 1: {"a":1}
-                line 4: error: nested deeper than 64 levels of [ and {"#]],
+                line 4: error: collections nest deeper than 64 levels"#]],
         );
         // The parser alone needs tens of seconds for this document; the scan refuses it at once.
         assert!(started.elapsed() < std::time::Duration::from_secs(5));
     }
 
     #[test]
-    fn brackets_in_strings_comments_and_block_scalars_do_not_count() {
+    fn brackets_in_block_scalars_do_not_count_and_unbalanced_ones_in_strings_do() {
         let brackets = "[".repeat(80);
-        let text = format!(
-            "a: \"{brackets}\"\nb: '{brackets}'\nc: x # {brackets}\nd: |\n  {brackets}\ne: [[1], {{f: [2]}}]\n"
+        check(
+            &format!("d: |\n  {brackets}\ne: [[1], {{f: [2]}}]\n---\na: \"{brackets}\"\n"),
+            Format::Yaml,
+            expect![[r#"
+                line 1: {"d":"[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[\n","e":[[1],{"f":[2]}]}
+                line 5: error: collections nest deeper than 64 levels"#]],
         );
-        assert_eq!(flow_too_deep(&text, 64), None);
-        assert_eq!(flow_too_deep(&format!("a: {brackets}"), 64), Some(1));
     }
 
     #[test]

@@ -4,4 +4,5 @@
 mod consolidation;
 mod drift_repair;
 mod emptiness;
+mod fuzz_regressions;
 mod properties;

@@ -4,4 +4,5 @@
 mod common;
 mod end_to_end;
 mod fixtures;
+mod fuzz_regressions;
 mod properties;
