@@ -4,7 +4,11 @@
 //! `HEALTH_PROBE_PORT`, contends for a coordination Lease unless leader election is disabled, and on SIGTERM
 //! (or Ctrl-C) stops taking work, finishes what is in flight, releases the Lease and exits.
 
+mod aws;
+
 use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -113,7 +117,14 @@ pub(crate) struct RunArgs {
     /// anything).
     #[arg(long, env = "KWOK_INSUFFICIENT_CAPACITY", default_value = "")]
     kwok_insufficient_capacity: String,
+    /// The AWS provider's flags.
+    #[command(flatten)]
+    aws: aws::AwsArgs,
 }
+
+/// A controller the provider brings beside the core ones (the AWS provider's node-class status controller),
+/// run while this replica leads.
+type Background = Pin<Box<dyn Future<Output = ()> + Send>>;
 
 /// `FEATURE_GATES` over upstream's defaults; the gates this controller cannot act on yet may only be off.
 fn feature_gates(text: &str) -> Result<FeatureGates, String> {
@@ -247,11 +258,16 @@ pub(crate) fn run(args: RunArgs) -> Result<()> {
                 let metrics = CloudProviderMetrics::default();
                 let provider = Metered::with_observer(karpenter_kwok::KwokProvider::new(client.clone(), settings), metrics.clone());
                 let solver = SolverConfig { ..karpenter_kwok::solver_config() };
-                controller(args, client, provider, metrics, solver).await
+                controller(args, client, provider, metrics, solver, None).await
             }
-            Provider::Aws => bail!(
-                "--cloud-provider aws: the AWS provider is not part of this build yet; use --cloud-provider kwok"
-            ),
+            Provider::Aws => {
+                let aws = aws::provider(&args.cluster_name, &args.aws).await?;
+                let metrics = CloudProviderMetrics::default();
+                let node_classes: Background =
+                    Box::pin(aws::node_class_controller(client.clone(), Arc::clone(&aws), args.aws.clone()));
+                let provider = Metered::with_observer(aws, metrics.clone());
+                controller(args, client, provider, metrics, karpenter_aws::solver_config(), Some(node_classes)).await
+            }
         }
     })
 }
@@ -262,6 +278,7 @@ async fn controller<P: CloudProvider + 'static>(
     provider: P,
     provider_metrics: CloudProviderMetrics,
     solver: SolverConfig,
+    background: Option<Background>,
 ) -> Result<()> {
     let identity = env("POD_NAME").unwrap_or_else(|| format!("karpenter-{}", std::process::id()));
     let provider = Arc::new(provider);
@@ -328,6 +345,7 @@ async fn controller<P: CloudProvider + 'static>(
     }
     cluster.wait_synced().await;
     tracing::info!("cluster state synced; reconciling");
+    let background = background.map(tokio::spawn);
     let lost = async {
         match elector.as_mut() {
             Some(lease) => lease.hold().await,
@@ -345,6 +363,9 @@ async fn controller<P: CloudProvider + 'static>(
     };
     let _ = stop.send(if lost_leadership { "lost the leader lease" } else { "shutdown" });
     running.await.context("the controller task failed")?;
+    if let Some(task) = background {
+        task.abort();
+    }
     if lost_leadership {
         bail!("lost the leader lease; exiting so that a fresh start contends again");
     }
