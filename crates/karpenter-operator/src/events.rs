@@ -1,6 +1,7 @@
 //! Events the controller publishes about the objects it acts on, with upstream's reasons
 //! (`kubernetes-sigs/karpenter: pkg/events/recorder.go`, `pkg/controllers/provisioning/scheduling/events.go`,
-//! `pkg/controllers/nodeclaim/lifecycle/events.go`, `pkg/controllers/node/termination/terminator/events/events.go`),
+//! `pkg/controllers/nodeclaim/lifecycle/events.go`, `pkg/controllers/node/termination/terminator/events/events.go`,
+//! `pkg/controllers/disruption/events/events.go`),
 //! and the de-duplication that keeps a pod that stays unschedulable from flooding the API server.
 
 use std::collections::BTreeMap;
@@ -177,6 +178,16 @@ pub mod reason {
     pub const TERMINATION_GRACE_PERIOD_EXPIRING: &str = "TerminationGracePeriodExpiring";
     /// A NodeClaim was deleted because its instance was never registered or is gone.
     pub const GARBAGE_COLLECTED: &str = "GarbageCollected";
+    /// A node, NodeClaim or NodePool may not be disrupted now, and why.
+    pub const DISRUPTION_BLOCKED: &str = "DisruptionBlocked";
+    /// A node cannot be consolidated, and why.
+    pub const UNCONSOLIDATABLE: &str = "Unconsolidatable";
+    /// A replacement NodeClaim of a disruption command is launching.
+    pub const DISRUPTION_LAUNCHING: &str = "DisruptionLaunching";
+    /// A disruption command waits for its replacements to initialise.
+    pub const DISRUPTION_WAITING_READINESS: &str = "DisruptionWaitingReadiness";
+    /// A disruption command deletes a node and its NodeClaim.
+    pub const DISRUPTION_TERMINATING: &str = "DisruptionTerminating";
 }
 
 #[cfg(test)]

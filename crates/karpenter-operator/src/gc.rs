@@ -16,7 +16,7 @@ use crate::conditions::claim_condition;
 use crate::context::Context;
 use crate::error::Result;
 use crate::events::{Event, Regarding, reason};
-use crate::metrics::NodeClaimLabels;
+use crate::metrics::DisruptedLabels;
 use crate::store::{Cluster, ClusterState};
 
 /// What garbage collection found.
@@ -127,16 +127,9 @@ pub async fn collect<C: Cluster, P: CloudProvider, K: Clock>(
         .await;
         match ctx.cluster.delete_node_claim(name).await {
             Ok(()) => {
-                let nodepool = claim
-                    .metadata
-                    .labels
-                    .as_ref()
-                    .and_then(|l| l.get(karpenter_api::labels::label::NODE_POOL))
-                    .cloned()
-                    .unwrap_or_default();
                 ctx.metrics
                     .node_claims_disrupted
-                    .get_or_create(&NodeClaimLabels { nodepool, reason: "garbage_collected".into() })
+                    .get_or_create(&DisruptedLabels::of(claim, "garbage_collected"))
                     .inc();
             }
             Err(e) if e.is_not_found() => {}

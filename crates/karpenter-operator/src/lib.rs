@@ -1,6 +1,7 @@
-//! The controller: the reconcilers that turn pending pods into NodeClaims, NodeClaims into nodes, and deleted
-//! nodes into terminated machines (upstream `kubernetes-sigs/karpenter: pkg/controllers/provisioning`,
-//! `nodeclaim/lifecycle`, `nodeclaim/garbagecollection`, `node/termination`, `nodepool/*`).
+//! The controller: the reconcilers that turn pending pods into NodeClaims, NodeClaims into nodes, deleted nodes
+//! into terminated machines, and empty, drifted, expired or costly nodes into disruption commands (upstream
+//! `kubernetes-sigs/karpenter: pkg/controllers/provisioning`, `nodeclaim/lifecycle`, `nodeclaim/podevents`,
+//! `nodeclaim/expiration`, `nodeclaim/garbagecollection`, `node/termination`, `nodepool/*`, `disruption`).
 //!
 //! A functional core and an imperative shell: every reconciler decides with pure functions over a
 //! [`store::ClusterState`] and the time, and acts through three boundaries it is generic over — a cluster-state
@@ -32,6 +33,7 @@ pub mod batcher;
 pub mod clock;
 pub mod conditions;
 pub mod context;
+pub mod disruption;
 pub mod error;
 pub mod events;
 pub mod gc;
@@ -40,6 +42,8 @@ pub mod lifecycle;
 pub mod metrics;
 pub mod nodepool;
 pub mod operator;
+pub mod orchestration;
+pub mod podevents;
 pub mod provisioner;
 pub mod queue;
 pub mod settings;

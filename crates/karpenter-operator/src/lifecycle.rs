@@ -29,7 +29,7 @@ use crate::conditions::{ConditionSet, claim_condition};
 use crate::context::Context;
 use crate::error::Result;
 use crate::events::{Event, Regarding, reason};
-use crate::metrics::{NodeClaimLabels, NodeLabels};
+use crate::metrics::{DisruptedLabels, NodeClaimLabels, NodeLabels};
 use crate::store::{Cluster, ClusterState};
 
 /// Taints the node lifecycle controller and cloud controllers put on new nodes and lift once they are ready
@@ -476,7 +476,7 @@ pub async fn reconcile<C: Cluster, P: CloudProvider, K: Clock>(
                     Ok(()) => {
                         ctx.metrics
                             .node_claims_disrupted
-                            .get_or_create(&claim_labels(&stored, metric_reason))
+                            .get_or_create(&DisruptedLabels::of(&stored, metric_reason))
                             .inc();
                     }
                     Err(e) if e.is_not_found() => {}
@@ -631,7 +631,7 @@ pub async fn reconcile<C: Cluster, P: CloudProvider, K: Clock>(
                 Ok(()) => {
                     ctx.metrics
                         .node_claims_disrupted
-                        .get_or_create(&claim_labels(&claim, metric_reason))
+                        .get_or_create(&DisruptedLabels::of(&claim, metric_reason))
                         .inc();
                 }
                 Err(e) if e.is_not_found() => {}

@@ -1,7 +1,7 @@
 //! The controller as a whole: the reconcilers of this crate wired to the store's change feed, each with its own
-//! work queue and workers (upstream's controller-runtime manager with the provisioning, NodeClaim lifecycle, node
-//! termination, NodePool status and garbage-collection controllers, `kubernetes-sigs/karpenter:
-//! pkg/controllers/controllers.go`).
+//! work queue and workers (upstream's controller-runtime manager with the provisioning, NodeClaim lifecycle and
+//! pod events, node termination, NodePool status, garbage-collection and disruption controllers,
+//! `kubernetes-sigs/karpenter: pkg/controllers/controllers.go`).
 //!
 //! [`Operator::run`] runs until its shutdown future completes; then the queues stop handing out work, the
 //! reconciles in flight finish, and it returns. The same code runs on a real API server ([`KubeCluster`]) and in
@@ -24,12 +24,13 @@ use crate::batcher::Batcher;
 use crate::clock::Clock;
 use crate::context::Context;
 use crate::lifecycle::LaunchCache;
+use crate::orchestration::Orchestrator;
 use crate::provisioner::{Blocked, PreparedCache};
 use crate::queue::WorkQueue;
 use crate::settings::Settings;
 use crate::store::{Change, Cluster, ClusterState, Kind, Notice};
 use crate::termination::EvictionBackoff;
-use crate::{gc, lifecycle, nodepool, provisioner, termination};
+use crate::{disruption, gc, lifecycle, nodepool, podevents, provisioner, termination};
 
 /// How often pods that stay pending trigger a round again (upstream requeues provisionable pods every 10 s).
 pub const PENDING_POD_REQUEUE: Duration = Duration::from_secs(10);
@@ -46,6 +47,7 @@ struct Queues {
     node_claims: WorkQueue,
     nodes: WorkQueue,
     node_pools: WorkQueue,
+    pod_events: WorkQueue,
 }
 
 /// The controller.
@@ -78,6 +80,9 @@ impl<C: Cluster, P: CloudProvider + 'static, K: Clock + Clone> Operator<C, P, K>
         tasks.spawn(route(Arc::clone(&ctx), batcher.clone(), Arc::clone(&queues)));
         tasks.spawn(provisioning(Arc::clone(&ctx), batcher));
         tasks.spawn(garbage_collection(Arc::clone(&ctx)));
+        let orchestrator = Arc::new(Orchestrator::new());
+        tasks.spawn(Arc::clone(&orchestrator).run(Arc::clone(&ctx)));
+        tasks.spawn(disruption::run(Arc::clone(&ctx), orchestrator));
         let mut workers = JoinSet::new();
         let launches = Arc::new(LaunchCache::default());
         let evictions = Arc::new(EvictionBackoff::default());
@@ -99,11 +104,18 @@ impl<C: Cluster, P: CloudProvider + 'static, K: Clock + Clone> Operator<C, P, K>
             });
         }
         for _ in 0..2 {
-            let (ctx, queues) = (Arc::clone(&ctx), Arc::clone(&queues));
+            let (ctx_a, queues_a) = (Arc::clone(&ctx), Arc::clone(&queues));
             workers.spawn(async move {
-                while let Some(key) = queues.node_pools.next().await {
-                    let result = nodepool::reconcile(&ctx, &key).await;
-                    finish(&ctx, &queues.node_pools, "nodepool", &key, result);
+                while let Some(key) = queues_a.node_pools.next().await {
+                    let result = nodepool::reconcile(&ctx_a, &key).await;
+                    finish(&ctx_a, &queues_a.node_pools, "nodepool", &key, result);
+                }
+            });
+            let (ctx_b, queues_b) = (Arc::clone(&ctx), Arc::clone(&queues));
+            workers.spawn(async move {
+                while let Some(key) = queues_b.pod_events.next().await {
+                    let result = podevents::reconcile(&ctx_b, &key).await;
+                    finish(&ctx_b, &queues_b.pod_events, "podevents", &key, result);
                 }
             });
         }
@@ -113,6 +125,7 @@ impl<C: Cluster, P: CloudProvider + 'static, K: Clock + Clone> Operator<C, P, K>
         queues.node_claims.shut_down();
         queues.nodes.shut_down();
         queues.node_pools.shut_down();
+        queues.pod_events.shut_down();
         let drained =
             tokio::time::timeout(SHUTDOWN_GRACE, async { while workers.join_next().await.is_some() {} })
                 .await;
@@ -155,6 +168,8 @@ async fn route<C: Cluster, P: CloudProvider, K: Clock>(
 ) {
     let mut changes = ctx.cluster.changes();
     let mut resync = true;
+    // The state the last batch was routed against: a pod that went away is found there, with its node.
+    let mut previous = ctx.cluster.state();
     let mut ticker = tokio::time::interval(PENDING_POD_REQUEUE);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -199,9 +214,11 @@ async fn route<C: Cluster, P: CloudProvider, K: Clock>(
             for pool in &state.objects.node_pools {
                 queues.node_pools.add(pool.metadata.name.as_deref().unwrap_or_default());
             }
+            previous = state;
             continue;
         }
-        route_changes(&state, &batch, &batcher, &queues);
+        route_changes(&previous, &state, &batch, &batcher, &queues);
+        previous = state;
     }
 }
 
@@ -210,7 +227,13 @@ fn pool_of(labels: Option<&std::collections::BTreeMap<String, String>>) -> Optio
 }
 
 /// Which queues a batch of changes concerns.
-fn route_changes(state: &ClusterState, changes: &BTreeSet<Change>, batcher: &Batcher, queues: &Queues) {
+fn route_changes(
+    previous: &ClusterState,
+    state: &ClusterState,
+    changes: &BTreeSet<Change>,
+    batcher: &Batcher,
+    queues: &Queues,
+) {
     let mut pods_changed = false;
     for change in changes {
         match change.kind {
@@ -283,6 +306,11 @@ fn route_changes(state: &ClusterState, changes: &BTreeSet<Change>, batcher: &Bat
             queues.nodes.add(node);
         }
     }
+    let named: BTreeSet<(String, String)> =
+        changed.iter().map(|(namespace, name)| (namespace.to_string(), name.to_string())).collect();
+    for claim in podevents::touched(previous, state, &named) {
+        queues.pod_events.add(&claim);
+    }
     // A pod that went away from a draining node is not in the state any more; the node's periodic requeue
     // during draining picks that up.
 }
@@ -336,76 +364,10 @@ async fn garbage_collection<C: Cluster, P: CloudProvider, K: Clock>(ctx: Arc<Con
 mod tests {
     use k8s_openapi::api::core::v1::{Node, Pod};
     use karpenter_api::NodeClaim;
-    use karpenter_api::labels::label;
 
     use super::*;
     use crate::clock::TokioClock;
-    use crate::store::MemoryCluster;
-    use crate::testing::{bind, context, joining_node, node_pool, pending_pod, provider};
-
-    /// The parts of a cluster that are not the controller: a machine's node joins and becomes Ready once its
-    /// NodeClaim launched, and the scheduler binds each pending pod to the first initialised node with room.
-    async fn cluster_around(cluster: Arc<MemoryCluster>) {
-        loop {
-            tokio::time::sleep(Duration::from_millis(250)).await;
-            let state = cluster.state();
-            for claim in &state.objects.node_claims {
-                let name = claim.metadata.name.clone().unwrap_or_default();
-                let launched = karpenter_snapshot::claim_provider_id(claim);
-                if claim.metadata.deletion_timestamp.is_none()
-                    && launched.is_some_and(|id| state.nodes_with_provider_id(id).next().is_none())
-                {
-                    let node = joining_node(&cluster, &name, true);
-                    let mut untainted = (*node).clone();
-                    untainted
-                        .spec
-                        .as_mut()
-                        .unwrap()
-                        .taints
-                        .as_mut()
-                        .unwrap()
-                        .retain(|t| t.key == "karpenter.sh/unregistered");
-                    cluster.apply(untainted);
-                }
-            }
-            let milli = |p: &Pod| {
-                p.spec.as_ref().unwrap().containers[0].resources.as_ref().unwrap().requests.as_ref().unwrap()
-                    ["cpu"]
-                    .0
-                    .trim_end_matches('m')
-                    .parse::<i64>()
-                    .unwrap()
-            };
-            for pod in state.objects.provisionable_pods() {
-                let fits = state.objects.nodes.iter().find(|n| {
-                    let initialized =
-                        n.metadata.labels.as_ref().is_some_and(|l| l.contains_key(label::INITIALIZED));
-                    let name = n.metadata.name.as_deref();
-                    let used: i64 = state
-                        .objects
-                        .pods
-                        .iter()
-                        .filter(|p| karpenter_snapshot::node_name(p) == name)
-                        .map(|p| milli(p))
-                        .sum();
-                    let cpu = n.status.as_ref().unwrap().allocatable.as_ref().unwrap()["cpu"]
-                        .0
-                        .parse::<i64>()
-                        .unwrap()
-                        * 1000;
-                    initialized && n.metadata.deletion_timestamp.is_none() && used + milli(pod) <= cpu
-                });
-                if let Some(node) = fits {
-                    bind(
-                        &cluster,
-                        "shop",
-                        pod.metadata.name.as_deref().unwrap(),
-                        node.metadata.name.as_deref().unwrap(),
-                    );
-                }
-            }
-        }
-    }
+    use crate::testing::{Around, cluster_around, context, node_pool, pending_pod, provider};
 
     #[tokio::test(start_paused = true)]
     async fn pending_pods_get_nodes_and_a_deleted_claim_is_torn_down() {
@@ -423,7 +385,7 @@ mod tests {
         let running = tokio::spawn(operator.run(async {
             let _ = stopped.await;
         }));
-        let around = tokio::spawn(cluster_around(Arc::clone(&cluster)));
+        let around = tokio::spawn(cluster_around(Arc::clone(&cluster), Around::default()));
 
         for i in 0..5 {
             cluster.apply(pending_pod(&format!("inflate-{i}"), "1500m"));

@@ -310,16 +310,14 @@ fn pod_index(state: &ClusterState) -> BTreeMap<(String, String), &Arc<Pod>> {
         .collect()
 }
 
-/// Runs one provisioning round against the store and the provider.
-pub async fn provision<C: Cluster, P: CloudProvider, K: Clock>(
+/// The cloud provider's instance types for each NodePool (each Ready one, with `require_ready`). A NodePool whose
+/// types cannot be listed is left out, with a warning event on it.
+pub async fn instance_types<C: Cluster, P: CloudProvider, K: Clock>(
     ctx: &Context<C, P, K>,
-    cache: &PreparedCache,
-) -> Result<Outcome> {
-    let state = ctx.cluster.state();
-    if let Some(blocked) = blocked(&state) {
-        return Ok(Outcome { blocked: Some(blocked), ..Outcome::default() });
-    }
-    let (pools, _) = state.objects.round_node_pools(true);
+    state: &ClusterState,
+    require_ready: bool,
+) -> BTreeMap<String, Vec<Arc<InstanceType>>> {
+    let (pools, _) = state.objects.round_node_pools(require_ready);
     let mut instance_types = BTreeMap::new();
     for pool in &pools {
         match ctx.provider.instance_types(pool).await {
@@ -339,6 +337,19 @@ pub async fn provision<C: Cluster, P: CloudProvider, K: Clock>(
             }
         }
     }
+    instance_types
+}
+
+/// Runs one provisioning round against the store and the provider.
+pub async fn provision<C: Cluster, P: CloudProvider, K: Clock>(
+    ctx: &Context<C, P, K>,
+    cache: &PreparedCache,
+) -> Result<Outcome> {
+    let state = ctx.cluster.state();
+    if let Some(blocked) = blocked(&state) {
+        return Ok(Outcome { blocked: Some(blocked), ..Outcome::default() });
+    }
+    let instance_types = instance_types(ctx, &state, true).await;
     let now = ctx.now();
     let started = tokio::time::Instant::now();
     let decision = decide(&state, instance_types, now, &ctx.settings.solver, cache);

@@ -3,6 +3,8 @@
 //! NodeClaim, the scheduler binding a pod).
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use k8s_openapi::api::core::v1::{Node, Pod};
 use karpenter_api::NodePool;
@@ -14,6 +16,7 @@ use crate::clock::TokioClock;
 use crate::context::Context;
 use crate::settings::Settings;
 use crate::store::{Cluster, MemoryCluster, NodeClass};
+use karpenter_api::labels::label;
 
 /// The time tests start at.
 pub(crate) const START: &str = "2026-01-01T00:00:00Z";
@@ -159,4 +162,86 @@ pub(crate) fn claim_names(ctx: &TestContext) -> Vec<String> {
         .iter()
         .map(|c| c.metadata.name.clone().unwrap_or_default())
         .collect()
+}
+
+/// How [`cluster_around`] plays the rest of the cluster.
+#[derive(Debug, Clone)]
+pub(crate) struct Around {
+    /// Nodes that join become Ready; when false they stay NotReady and never initialise.
+    pub(crate) nodes_ready: Arc<AtomicBool>,
+}
+
+impl Default for Around {
+    fn default() -> Self {
+        Around { nodes_ready: Arc::new(AtomicBool::new(true)) }
+    }
+}
+
+/// The parts of a cluster that are not the controller: a machine's node joins (Ready, unless `around` says
+/// otherwise) once its NodeClaim launched, and the scheduler binds each pending pod to the first initialised,
+/// untainted node with room.
+pub(crate) async fn cluster_around(cluster: Arc<MemoryCluster>, around: Around) {
+    loop {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        let state = cluster.state();
+        for claim in &state.objects.node_claims {
+            let name = claim.metadata.name.clone().unwrap_or_default();
+            let launched = karpenter_snapshot::claim_provider_id(claim);
+            if claim.metadata.deletion_timestamp.is_none()
+                && launched.is_some_and(|id| state.nodes_with_provider_id(id).next().is_none())
+            {
+                let node = joining_node(&cluster, &name, around.nodes_ready.load(Ordering::SeqCst));
+                let mut untainted = (*node).clone();
+                untainted
+                    .spec
+                    .as_mut()
+                    .unwrap()
+                    .taints
+                    .as_mut()
+                    .unwrap()
+                    .retain(|t| t.key == "karpenter.sh/unregistered");
+                cluster.apply(untainted);
+            }
+        }
+        let milli = |p: &Pod| {
+            let cpu = &p.spec.as_ref().unwrap().containers[0]
+                .resources
+                .as_ref()
+                .unwrap()
+                .requests
+                .as_ref()
+                .unwrap()["cpu"]
+                .0;
+            match cpu.strip_suffix('m') {
+                Some(milli) => milli.parse::<i64>().unwrap(),
+                None => cpu.parse::<i64>().unwrap() * 1000,
+            }
+        };
+        let mut placed: Vec<(String, i64)> = Vec::new();
+        for pod in state.objects.provisionable_pods() {
+            let fits = state.objects.nodes.iter().find(|n| {
+                let initialized =
+                    n.metadata.labels.as_ref().is_some_and(|l| l.contains_key(label::INITIALIZED));
+                let tainted = n.spec.as_ref().and_then(|s| s.taints.as_ref()).is_some_and(|t| !t.is_empty());
+                let name = n.metadata.name.as_deref();
+                let used: i64 = state
+                    .objects
+                    .pods
+                    .iter()
+                    .filter(|p| karpenter_snapshot::node_name(p) == name)
+                    .map(|p| milli(p))
+                    .sum::<i64>()
+                    + placed.iter().filter(|(n, _)| Some(n.as_str()) == name).map(|(_, m)| m).sum::<i64>();
+                let cpu =
+                    n.status.as_ref().unwrap().allocatable.as_ref().unwrap()["cpu"].0.parse::<i64>().unwrap()
+                        * 1000;
+                initialized && !tainted && n.metadata.deletion_timestamp.is_none() && used + milli(pod) <= cpu
+            });
+            if let Some(node) = fits {
+                let node = node.metadata.name.clone().unwrap();
+                placed.push((node.clone(), milli(pod)));
+                bind(&cluster, "shop", pod.metadata.name.as_deref().unwrap(), &node);
+            }
+        }
+    }
 }

@@ -500,8 +500,17 @@ impl Cluster for KubeCluster {
                 OurEventType::Warning => EventType::Warning,
             },
             reason: event.reason.clone(),
+            // kube's recorder folds events with the same reason and action about one object into one series,
+            // keeping the first note: the action carries a digest of the note so that a new message (another
+            // reason a node is kept, another reason a pod does not fit) is a new event, as client-go's correlator
+            // keys its aggregation by message too.
+            action: format!("{}-{:016x}", event.reason, {
+                use std::hash::{Hash, Hasher};
+                let mut hasher = std::collections::hash_map::DefaultHasher::new();
+                note.hash(&mut hasher);
+                hasher.finish()
+            }),
             note: Some(note),
-            action: event.reason.clone(),
             secondary: None,
         };
         let recorder = self.recorder.clone();

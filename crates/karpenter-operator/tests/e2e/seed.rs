@@ -1,12 +1,14 @@
 //! The seed document's validation steps as a test: a NodePool shaped like the seed's, `inflate` (pause) created
 //! with 0 replicas and scaled to 5; NodeClaims are created, KWOK nodes register and become Ready, all 5 pods run,
-//! with exactly as many nodes as the solver plans for those pods and no duplicate claims. Then scaled to 0.
+//! with exactly as many nodes as the solver plans for those pods and no duplicate claims. Then scaled to 0: the
+//! empty nodes go by the controller's emptiness disruption once `consolidateAfter` has passed.
 #![cfg(feature = "cluster-tests")]
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use k8s_openapi::api::events::v1::Event;
 use karpenter_api::labels::condition;
 use karpenter_snapshot::{RoundOptions, Snapshot};
 use serde_json::json;
@@ -49,7 +51,7 @@ async fn the_seed_validation_scales_inflate_up_and_down() {
     with_world("seed", |world, slot| async move {
         let controller = world.controller("controller", None).await;
         *slot.lock().await = Some(controller);
-        world.node_pool(json!({})).await;
+        world.node_pool(json!({"disruption": {"consolidateAfter": "5s"}})).await;
         // `kubectl create deployment inflate --image=...pause --replicas=0`, with requests so that nodes are needed.
         world.deployment("inflate", 0, "1", "1Gi").await;
         let pools: kube::Api<karpenter_api::NodePool> = kube::Api::all(world.client.clone());
@@ -104,22 +106,47 @@ async fn the_seed_validation_scales_inflate_up_and_down() {
             assert_eq!(created as usize, claims.len(), "the rounds created exactly the claims that exist: {rounds:?}");
         }
 
-        // `kubectl scale deployment inflate --replicas=0`: the pods go; the empty nodes would go once
-        // consolidateAfter has passed, which needs the emptiness path of the disruption engine in the controller.
+        // `kubectl scale deployment inflate --replicas=0`: the pods go, and once `consolidateAfter` (5 s here) has
+        // passed the disruption controller deletes the empty nodes by emptiness (WhenEmpty), within the default
+        // budget of 10% of the pool's nodes at a time, through the termination path (drain, instance termination,
+        // finalizers).
+        let claim_names: BTreeSet<String> =
+            world.node_claims().await.iter().filter_map(|c| c.metadata.name.clone()).collect();
+        let scaled_down = Instant::now();
         world.scale("inflate", 0).await;
         world.wait_running(0, Duration::from_secs(60)).await;
-        let empty_nodes = world.nodes().await.len();
-        // What emptiness would do, done by hand: deleting the NodeClaims goes through the controller's termination
-        // path (drain, instance termination, finalizers), and every node goes.
-        let claims_api: kube::Api<karpenter_api::NodeClaim> = kube::Api::all(world.client.clone());
-        for claim in world.node_claims().await {
-            claims_api.delete(claim.metadata.name.as_deref().unwrap(), &Default::default()).await.unwrap();
-        }
-        eventually("the deleted NodeClaims and their nodes are gone", Duration::from_secs(60), || async {
+        eventually("every empty node and its NodeClaim is removed", Duration::from_secs(240), || async {
             let (claims, nodes) = (world.node_claims().await.len(), world.nodes().await.len());
             (claims == 0 && nodes == 0, format!("{claims} claims, {nodes} nodes"))
         })
         .await;
+        let gone = scaled_down.elapsed();
+        println!(
+            "seed: scale-down: {} empty node(s) removed by emptiness {:.1} s after scaling inflate to 0 \
+             (consolidateAfter 5 s, 15 s validation, 10 s polling, budget 10%)",
+            claim_names.len(),
+            gone.as_secs_f64()
+        );
+        // Each NodeClaim was disrupted by the controller, which said so.
+        let events: kube::Api<Event> = kube::Api::namespaced(world.client.clone(), "default");
+        let list = events.list(&Default::default()).await.unwrap().items;
+        let terminating: BTreeSet<String> = list
+            .iter()
+            .filter(|e| e.reason.as_deref() == Some("DisruptionTerminating"))
+            .filter_map(|e| e.regarding.as_ref()?.name.clone())
+            .filter(|name| claim_names.contains(name))
+            .collect();
+        assert_eq!(terminating, claim_names, "a DisruptionTerminating event on every NodeClaim");
+        {
+            let slot = slot.lock().await;
+            let log = slot.as_ref().unwrap().log_text();
+            let commands = log_lines(&log, "disrupting node(s)");
+            assert!(!commands.is_empty(), "the controller logged its commands");
+            assert!(
+                commands.iter().all(|l| l["fields"]["command"].as_str().is_some_and(|c| c.starts_with("Empty/emptiness"))),
+                "{commands:?}"
+            );
+        }
         // SIGTERM: the controller finishes what is in flight, releases its Lease and exits cleanly.
         let controller = slot.lock().await.take().unwrap();
         controller.stop().await;
@@ -127,11 +154,6 @@ async fn the_seed_validation_scales_inflate_up_and_down() {
             kube::Api::namespaced(world.client.clone(), &world.id);
         let lease = leases.get("karpenter-leader-election").await.unwrap();
         assert_eq!(lease.spec.unwrap().holder_identity, None, "the Lease was released");
-        println!(
-            "seed: scale-down by emptiness is PENDING: the disruption engine (crates/karpenter-disruption) is not wired \
-             into the controller yet (the disruption-in-the-controller issue); the {empty_nodes} empty node(s) were removed by \
-             deleting their NodeClaims, through the controller's termination path"
-        );
     })
     .await;
 }
