@@ -385,7 +385,8 @@ fn cpu_options(options: &CpuOptions) -> GoValue {
 /// `&`, U+2028 and U+2029 escaped; `null` when there is none.
 fn kubelet_json(kubelet: &Option<BTreeMap<String, Value>>) -> String {
     let Some(kubelet) = kubelet.as_ref().filter(|k| !k.is_empty()) else { return "null".into() };
-    let compact = serde_json::to_string(kubelet).unwrap_or_default();
+    let sorted: BTreeMap<&String, Value> = kubelet.iter().map(|(key, value)| (key, keys_sorted(value))).collect();
+    let compact = serde_json::to_string(&sorted).unwrap_or_default();
     let mut escaped = String::with_capacity(compact.len());
     for character in compact.chars() {
         match character {
@@ -398,6 +399,21 @@ fn kubelet_json(kubelet: &Option<BTreeMap<String, Value>>) -> String {
         }
     }
     escaped
+}
+
+/// A JSON value whose objects, at every depth, list their keys in byte order as Go's `json.Marshal` writes a map.
+/// `serde_json::Map` keeps that order only without its `preserve_order` feature, which any crate in a build can
+/// turn on (the AWS SDK's test utilities do); the hash must not change with it.
+fn keys_sorted(value: &Value) -> Value {
+    match value {
+        Value::Object(map) => {
+            let mut entries: Vec<(&String, &Value)> = map.iter().collect();
+            entries.sort_by(|a, b| a.0.cmp(b.0));
+            Value::Object(entries.into_iter().map(|(key, value)| (key.clone(), keys_sorted(value))).collect())
+        }
+        Value::Array(items) => Value::Array(items.iter().map(keys_sorted).collect()),
+        other => other.clone(),
+    }
 }
 
 impl EC2NodeClass {

@@ -57,6 +57,9 @@ pub async fn cluster_at(path: &std::path::Path) -> Result<kube::Client, HarnessE
         return Err(HarnessError::ClusterDown { path: shown });
     }
     let bad = |reason: String| HarnessError::BadKubeconfig { path: shown.clone(), reason };
+    // kube's TLS needs a process-wide crypto provider, and rustls picks none by itself when more than one is
+    // compiled in (a workspace-wide test build has the AWS SDK's beside ring). The controller installs ring too.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let kubeconfig = kube::config::Kubeconfig::read_from(path).map_err(|e| bad(e.to_string()))?;
     let config =
         kube::Config::from_custom_kubeconfig(kubeconfig, &kube::config::KubeConfigOptions::default())
