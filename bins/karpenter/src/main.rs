@@ -3,7 +3,8 @@
 //! `karpenter catalog` lists the instance types a set of NodePool requirements allows, from the embedded AWS
 //! catalog, as a table or as JSON. `karpenter crds` prints the CustomResourceDefinitions of NodePool, NodeClaim,
 //! EC2NodeClass and the KWOK provider's KWOKNodeClass, or writes them into a directory (the Helm chart's
-//! `crds/`). `karpenter run` is the controller (`run.rs`, `docs/operations.md`).
+//! `crds/`). `karpenter run` is the controller (`run.rs`, `docs/operations.md`); `karpenter simulate` runs it over
+//! a simulated cluster, cloud and clock (`simulate.rs`, `docs/simulate.md`).
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -15,6 +16,7 @@ use clap::{Parser, Subcommand};
 mod catalog;
 mod plan;
 mod run;
+mod simulate;
 
 #[derive(Parser)]
 #[command(name = "karpenter", version, about = "A Karpenter-compatible node autoscaler")]
@@ -29,6 +31,9 @@ enum Command {
     Catalog(catalog::CatalogArgs),
     /// Print the CRDs of NodePool, NodeClaim, EC2NodeClass and KWOKNodeClass as YAML.
     Crds(CrdsArgs),
+    /// Run the whole controller over a simulated cluster and cloud: a timeline and a summary of nodes, cost and
+    /// pod latency (the built-in scenario, or -f scenario.yaml).
+    Simulate(Box<simulate::SimulateArgs>),
     /// Run the controller against a cluster.
     Run(Box<run::RunArgs>),
     /// Show what Karpenter would launch and consolidate for manifests (-f) or a cluster (--live), with the cost.
@@ -47,6 +52,7 @@ fn main() -> ExitCode {
         Command::Catalog(args) => catalog::write(&args, &mut std::io::stdout().lock()),
         Command::Crds(args) => crds(&args),
         Command::Run(args) => run::run(*args),
+        Command::Simulate(args) => simulate::write(&args, &mut std::io::stdout().lock()),
         Command::Plan(args) => {
             plan::write(&args, &mut std::io::stdout().lock(), &mut std::io::stderr().lock())
         }

@@ -10,7 +10,7 @@
 //! with its file, line, object and field and the rest is planned; the command then fails with [`Refused`], which
 //! `main` turns into exit status 2.
 
-mod input;
+pub(crate) mod input;
 mod live;
 mod output;
 
