@@ -32,6 +32,12 @@ pub fn replay(manifest_dir: &str, target: &str, check: fn(&[u8])) -> usize {
             failures.push(format!("{}: {message}", file.display()));
         }
     }
-    assert!(failures.is_empty(), "{} of {} inputs failed:\n{}", failures.len(), files.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} of {} inputs failed:\n{}",
+        failures.len(),
+        files.len(),
+        failures.join("\n")
+    );
     files.len()
 }

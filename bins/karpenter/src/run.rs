@@ -8,9 +8,9 @@ mod aws;
 
 use std::convert::Infallible;
 use std::future::Future;
-use std::pin::Pin;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -248,28 +248,49 @@ pub(crate) fn run(args: RunArgs) -> Result<()> {
     // kube's TLS needs a process-wide crypto provider; with more than one compiled in (the AWS SDK brings its
     // own), rustls will not pick one by itself.
     let _ = rustls::crypto::ring::default_provider().install_default();
-    tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the async runtime")?.block_on(async {
-        let client = client(args.kubeconfig.as_ref()).await?;
-        match args.cloud_provider {
-            Provider::Kwok => {
-                let insufficient = karpenter_kwok::capacity::parse_list(&args.kwok_insufficient_capacity)
-                    .map_err(|e| anyhow::anyhow!("KWOK_INSUFFICIENT_CAPACITY: {e}"))?;
-                let settings = karpenter_kwok::Settings { insufficient_capacity: insufficient, ..karpenter_kwok::Settings::default() };
-                let metrics = CloudProviderMetrics::default();
-                let provider = Metered::with_observer(karpenter_kwok::KwokProvider::new(client.clone(), settings), metrics.clone());
-                let solver = SolverConfig { ..karpenter_kwok::solver_config() };
-                controller(args, client, provider, metrics, solver, None).await
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?
+        .block_on(async {
+            let client = client(args.kubeconfig.as_ref()).await?;
+            match args.cloud_provider {
+                Provider::Kwok => {
+                    let insufficient = karpenter_kwok::capacity::parse_list(&args.kwok_insufficient_capacity)
+                        .map_err(|e| anyhow::anyhow!("KWOK_INSUFFICIENT_CAPACITY: {e}"))?;
+                    let settings = karpenter_kwok::Settings {
+                        insufficient_capacity: insufficient,
+                        ..karpenter_kwok::Settings::default()
+                    };
+                    let metrics = CloudProviderMetrics::default();
+                    let provider = Metered::with_observer(
+                        karpenter_kwok::KwokProvider::new(client.clone(), settings),
+                        metrics.clone(),
+                    );
+                    let solver = SolverConfig { ..karpenter_kwok::solver_config() };
+                    controller(args, client, provider, metrics, solver, None).await
+                }
+                Provider::Aws => {
+                    let aws = aws::provider(&client, &args.cluster_name, &args.aws).await?;
+                    let metrics = CloudProviderMetrics::default();
+                    let node_classes: Background = Box::pin(aws::node_class_controller(
+                        client.clone(),
+                        Arc::clone(&aws),
+                        args.aws.clone(),
+                    ));
+                    let provider = Metered::with_observer(aws, metrics.clone());
+                    controller(
+                        args,
+                        client,
+                        provider,
+                        metrics,
+                        karpenter_aws::solver_config(),
+                        Some(node_classes),
+                    )
+                    .await
+                }
             }
-            Provider::Aws => {
-                let aws = aws::provider(&args.cluster_name, &args.aws).await?;
-                let metrics = CloudProviderMetrics::default();
-                let node_classes: Background =
-                    Box::pin(aws::node_class_controller(client.clone(), Arc::clone(&aws), args.aws.clone()));
-                let provider = Metered::with_observer(aws, metrics.clone());
-                controller(args, client, provider, metrics, karpenter_aws::solver_config(), Some(node_classes)).await
-            }
-        }
-    })
+        })
 }
 
 async fn controller<P: CloudProvider + 'static>(

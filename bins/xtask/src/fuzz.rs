@@ -26,7 +26,8 @@ struct Target {
     seeds: &'static [&'static str],
 }
 
-const MANIFESTS: &[&str] = &["crates/karpenter-api/tests/manifests", "crates/karpenter-snapshot/tests/fixtures"];
+const MANIFESTS: &[&str] =
+    &["crates/karpenter-api/tests/manifests", "crates/karpenter-snapshot/tests/fixtures"];
 
 const TARGETS: [Target; 8] = [
     Target { name: "quantity", max_len: 64, features: None, seeds: &[] },
@@ -227,7 +228,10 @@ fn failure_message(log: &str) -> String {
     if !panic.is_empty() {
         return panic.join(" ").split_whitespace().collect::<Vec<_>>().join(" ");
     }
-    log.lines().find(|l| l.starts_with("SUMMARY:") || l.contains("ERROR: libFuzzer")).unwrap_or("").to_string()
+    log.lines()
+        .find(|l| l.starts_with("SUMMARY:") || l.contains("ERROR: libFuzzer"))
+        .unwrap_or("")
+        .to_string()
 }
 
 /// Minimises a crashing input with `cargo fuzz tmin`; the smallest input that still fails, or the original.
@@ -240,7 +244,10 @@ fn minimise(fuzz: &Path, target: &Target, artifact: &Path) -> Result<PathBuf> {
     let minimised = log
         .lines()
         .filter_map(|l| l.split("Test unit written to ").nth(1))
-        .chain(log.lines().filter_map(|l| l.strip_prefix("CRASH_MIN: failed to minimize beyond ")?.split(' ').next()))
+        .chain(
+            log.lines()
+                .filter_map(|l| l.strip_prefix("CRASH_MIN: failed to minimize beyond ")?.split(' ').next()),
+        )
         .last()
         .map(|p| fuzz.join(p.trim()))
         .filter(|p| p.is_file());
@@ -312,7 +319,13 @@ mod tests {
         let outcome = parse_log(clean, Path::new("/f"));
         assert_eq!(
             outcome,
-            Outcome { executions: Some(5000), coverage: Some(120), features: Some(300), corpus: Some(40), crash: None }
+            Outcome {
+                executions: Some(5000),
+                coverage: Some(120),
+                features: Some(300),
+                corpus: Some(40),
+                crash: None
+            }
         );
         let crash = "#10 NEW cov: 5 ft: 5 corp: 2/3b\n\
                      thread '<unnamed>' panicked at src/checks/quantity.rs:12:5:\n\

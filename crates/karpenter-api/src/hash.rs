@@ -385,7 +385,8 @@ fn cpu_options(options: &CpuOptions) -> GoValue {
 /// `&`, U+2028 and U+2029 escaped; `null` when there is none.
 fn kubelet_json(kubelet: &Option<BTreeMap<String, Value>>) -> String {
     let Some(kubelet) = kubelet.as_ref().filter(|k| !k.is_empty()) else { return "null".into() };
-    let sorted: BTreeMap<&String, Value> = kubelet.iter().map(|(key, value)| (key, keys_sorted(value))).collect();
+    let sorted: BTreeMap<&String, Value> =
+        kubelet.iter().map(|(key, value)| (key, keys_sorted(value))).collect();
     let compact = serde_json::to_string(&sorted).unwrap_or_default();
     let mut escaped = String::with_capacity(compact.len());
     for character in compact.chars() {

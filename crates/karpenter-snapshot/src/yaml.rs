@@ -268,7 +268,10 @@ mod tests {
     fn reads_every_document_of_a_stream() {
         let text = "a: 1\nb: [x, {y: z}]\n---\n# only a comment\n---\n- 2\n- 'it''s'\n";
         let documents = read_documents(text).unwrap();
-        assert_eq!(documents, vec![serde_json::json!({"a": 1, "b": ["x", {"y": "z"}]}), serde_json::json!([2, "it's"])]);
+        assert_eq!(
+            documents,
+            vec![serde_json::json!({"a": 1, "b": ["x", {"y": "z"}]}), serde_json::json!([2, "it's"])]
+        );
     }
 
     #[test]

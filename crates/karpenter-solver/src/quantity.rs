@@ -107,7 +107,11 @@ impl Quantity {
                 Suffix::Decimal(exponent) => exponent as i32 >= -9,
                 Suffix::Binary(exp2) => exp2 <= 40,
             };
-            return if fast { Ok(Quantity { nanos: 0 }) } else { Err(QuantityError::InvalidNumber(input.to_string())) };
+            return if fast {
+                Ok(Quantity { nanos: 0 })
+            } else {
+                Err(QuantityError::InvalidNumber(input.to_string()))
+            };
         }
         let (exp10, exp2) = match suffix {
             Suffix::Decimal(exponent) => (i128::from(exponent), 0),
@@ -405,7 +409,9 @@ mod tests {
             let ours = Quantity::parse(&case.input);
             let agrees = match (&ours, case.ok) {
                 (Ok(q), true) => {
-                    q.is_negative() == case.negative && q.to_units() == case.units && q.to_milli() == case.milli
+                    q.is_negative() == case.negative
+                        && q.to_units() == case.units
+                        && q.to_milli() == case.milli
                 }
                 (Err(_), false) => true,
                 _ => false,
@@ -421,7 +427,12 @@ mod tests {
                 ));
             }
         }
-        assert!(disagreements.is_empty(), "{} disagreements:\n{}", disagreements.len(), disagreements.join("\n"));
+        assert!(
+            disagreements.is_empty(),
+            "{} disagreements:\n{}",
+            disagreements.len(),
+            disagreements.join("\n")
+        );
     }
 
     #[test]

@@ -57,7 +57,11 @@ fn budgets(u: &mut Unstructured<'_>) -> arbitrary::Result<Option<Vec<Budget>>> {
             schedule: if u.ratio(1, 2)? { Some(text(u, &SCHEDULES)?) } else { None },
             duration: if u.ratio(1, 2)? { Some(text(u, &DURATIONS)?) } else { None },
             reasons: if u.ratio(1, 3)? {
-                Some((0..u.int_in_range(0..=2)?).map(|_| text(u, &REASONS)).collect::<arbitrary::Result<_>>()?)
+                Some(
+                    (0..u.int_in_range(0..=2)?)
+                        .map(|_| text(u, &REASONS))
+                        .collect::<arbitrary::Result<_>>()?,
+                )
             } else {
                 None
             },

@@ -36,9 +36,14 @@ pub fn check(data: &[u8]) {
             }
             "EC2NodeClass" => {
                 if let Some(class) = round_trip::<EC2NodeClass>(&document) {
-                    let again: EC2NodeClass = serde_json::from_value(serde_json::to_value(&class).unwrap()).unwrap();
+                    let again: EC2NodeClass =
+                        serde_json::from_value(serde_json::to_value(&class).unwrap()).unwrap();
                     for ca in [None, Some("LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0t")] {
-                        assert_eq!(class.hash(ca), again.hash(ca), "EC2NodeClass hash changed in a round trip");
+                        assert_eq!(
+                            class.hash(ca),
+                            again.hash(ca),
+                            "EC2NodeClass hash changed in a round trip"
+                        );
                     }
                 }
             }
@@ -46,7 +51,8 @@ pub fn check(data: &[u8]) {
             _ => {
                 if let Some(pool) = round_trip::<NodePool>(&document) {
                     let _ = pool.validate();
-                    let again: NodePool = serde_json::from_value(serde_json::to_value(&pool).unwrap()).unwrap();
+                    let again: NodePool =
+                        serde_json::from_value(serde_json::to_value(&pool).unwrap()).unwrap();
                     assert_eq!(pool.hash(), again.hash(), "NodePool hash changed in a round trip");
                 }
             }

@@ -116,7 +116,8 @@ fn by_ref(problem: &Problem) -> BTreeMap<PodRef, &Pod> {
 fn check_existing_nodes(problem: &Problem, plan: &Plan) {
     let pods = by_ref(problem);
     for placement in &plan.existing_nodes {
-        let candidates: Vec<&ExistingNode> = problem.nodes.iter().filter(|n| n.name == placement.node).collect();
+        let candidates: Vec<&ExistingNode> =
+            problem.nodes.iter().filter(|n| n.name == placement.node).collect();
         assert!(!candidates.is_empty(), "pods placed on unknown node {}", placement.node);
         if candidates.len() > 1 {
             // Which of several nodes of one name took the pods is not for this check to guess.
@@ -197,7 +198,12 @@ fn tolerates(pod: &Pod, taint: &Taint) -> bool {
 fn check_tolerates<'a>(pod: &Pod, taints: impl IntoIterator<Item = &'a Taint>, place: &str) {
     for taint in taints {
         if matches!(taint.effect.as_str(), "NoSchedule" | "NoExecute") {
-            assert!(tolerates(pod, taint), "{}/{} placed on {place} against taint {taint:?}", pod.namespace, pod.name);
+            assert!(
+                tolerates(pod, taint),
+                "{}/{} placed on {place} against taint {taint:?}",
+                pod.namespace,
+                pod.name
+            );
         }
     }
 }
@@ -231,7 +237,9 @@ fn requirement_matches(requirement: &NodeSelectorRequirement, labels: &BTreeMap<
         "Gt" | "Lt" => {
             values.first()?.parse::<i64>().ok()?;
             match integer() {
-                Some((v, bound)) => (requirement.operator == "Gt" && v > bound) || (requirement.operator == "Lt" && v < bound),
+                Some((v, bound)) => {
+                    (requirement.operator == "Gt" && v > bound) || (requirement.operator == "Lt" && v < bound)
+                }
                 None => false,
             }
         }
@@ -243,7 +251,14 @@ fn check_node_selection(pod: &Pod, node: &ExistingNode) {
     let Some(labels) = stable_labels(node) else { return };
     for (key, value) in &pod.node_selector {
         let found = labels.get(karpenter_solver::labels::normalize(key)).copied();
-        assert_eq!(found, Some(value.as_str()), "{}/{} on {} against nodeSelector {key}", pod.namespace, pod.name, node.name);
+        assert_eq!(
+            found,
+            Some(value.as_str()),
+            "{}/{} on {} against nodeSelector {key}",
+            pod.namespace,
+            pod.name,
+            node.name
+        );
     }
     let Some(affinity) = &pod.node_affinity else { return };
     if affinity.required.is_empty() {
@@ -273,7 +288,11 @@ fn check_new_claims(problem: &Problem, plan: &Plan) {
     for claim in &plan.new_node_claims {
         let pools: Vec<&NodePool> = problem.node_pools.iter().filter(|p| p.name == claim.node_pool).collect();
         assert!(!pools.is_empty(), "a NodeClaim of unknown NodePool {}", claim.node_pool);
-        assert!(!claim.instance_type_options.is_empty(), "a NodeClaim of {} with no launch option", claim.node_pool);
+        assert!(
+            !claim.instance_type_options.is_empty(),
+            "a NodeClaim of {} with no launch option",
+            claim.node_pool
+        );
         let offered = problem.pool_instance_types.get(&claim.node_pool).unwrap_or(&problem.instance_types);
         let new: Vec<&Pod> = claim.pods.iter().filter_map(|r| pods.get(r).copied()).collect();
         let known = new.len() == claim.pods.len();
@@ -288,7 +307,11 @@ fn check_new_claims(problem: &Problem, plan: &Plan) {
             assert!(!types.is_empty(), "launch option {} is not offered to {}", option.name, claim.node_pool);
             let fits_one = types.iter().any(|t| {
                 asked.iter().all(|(name, value)| {
-                    *value == 0 || t.capacity.get(name).and_then(|c| amount(name, c)).is_some_and(|c| i128::from(c) >= *value)
+                    *value == 0
+                        || t.capacity
+                            .get(name)
+                            .and_then(|c| amount(name, c))
+                            .is_some_and(|c| i128::from(c) >= *value)
                 })
             });
             assert!(!known || fits_one, "launch option {} cannot hold {asked:?}", option.name);
@@ -381,7 +404,8 @@ const KEYS: [&str; 10] = [
     "failure-domain.beta.kubernetes.io/zone",
     "",
 ];
-const VALUES: [&str; 12] = ["a", "b", "c", "amd64", "arm64", "spot", "on-demand", "ml", "1", "10", "-3", "99999999999999999999"];
+const VALUES: [&str; 12] =
+    ["a", "b", "c", "amd64", "arm64", "spot", "on-demand", "ml", "1", "10", "-3", "99999999999999999999"];
 const OPERATORS: [&str; 10] = ["In", "NotIn", "Exists", "DoesNotExist", "Gt", "Lt", "Gte", "Lte", "in", ""];
 const CPU: [&str; 8] = ["0", "100m", "250m", "1", "1500m", "3", "0.5m", "-1"];
 const MEMORY: [&str; 7] = ["0", "64Mi", "256Mi", "1Gi", "3Gi", "1.5Gi", "8Gi"];
@@ -419,7 +443,9 @@ fn selector(u: &mut Unstructured<'_>, free: bool) -> Draw<LabelSelector> {
             selector.match_expressions.push(LabelSelectorRequirement {
                 key: pick_string(u, &["app", "tier", ""])?,
                 operator: pick_string(u, &OPERATORS[..4])?,
-                values: (0..count(u, 2)?).map(|_| pick_string(u, &["web", "db", "front"])).collect::<Draw<_>>()?,
+                values: (0..count(u, 2)?)
+                    .map(|_| pick_string(u, &["web", "db", "front"]))
+                    .collect::<Draw<_>>()?,
             });
         }
     }
@@ -441,7 +467,8 @@ fn pod(u: &mut Unstructured<'_>, index: usize, free: bool) -> Draw<Pod> {
     }
     pod.creation_timestamp = u.int_in_range(0..=3)?;
     for _ in 0..count(u, 2)? {
-        pod.labels.insert(pick_string(u, &["app", "tier"])?, pick_string(u, &["web", "db", "batch", "front"])?);
+        pod.labels
+            .insert(pick_string(u, &["app", "tier"])?, pick_string(u, &["web", "db", "batch", "front"])?);
     }
     for _ in 0..u.int_in_range(1..=2)? {
         let mut requests = BTreeMap::new();
@@ -489,10 +516,22 @@ fn pod(u: &mut Unstructured<'_>, index: usize, free: bool) -> Draw<Pod> {
             topology_key: pick_string(u, &KEYS[..6])?,
             when_unsatisfiable: pick_string(u, &["DoNotSchedule", "ScheduleAnyway", "Sometimes"])?,
             label_selector: if u.ratio(4, 5)? { Some(selector(u, free)?) } else { None },
-            min_domains: if u.ratio(1, 4)? { Some(u.int_in_range(1..=5)? - i32::from(u.ratio(1, 10)?) * 2) } else { None },
+            min_domains: if u.ratio(1, 4)? {
+                Some(u.int_in_range(1..=5)? - i32::from(u.ratio(1, 10)?) * 2)
+            } else {
+                None
+            },
             match_label_keys: if u.ratio(1, 4)? { vec!["app".into()] } else { vec![] },
-            node_affinity_policy: if u.ratio(1, 4)? { Some(pick_string(u, &["Honor", "Ignore", "x"])?) } else { None },
-            node_taints_policy: if u.ratio(1, 4)? { Some(pick_string(u, &["Honor", "Ignore", "x"])?) } else { None },
+            node_affinity_policy: if u.ratio(1, 4)? {
+                Some(pick_string(u, &["Honor", "Ignore", "x"])?)
+            } else {
+                None
+            },
+            node_taints_policy: if u.ratio(1, 4)? {
+                Some(pick_string(u, &["Honor", "Ignore", "x"])?)
+            } else {
+                None
+            },
         });
     }
     for anti in [false, true] {
@@ -508,7 +547,10 @@ fn pod(u: &mut Unstructured<'_>, index: usize, free: bool) -> Draw<Pod> {
                 if u.ratio(2, 3)? {
                     affinity.required.push(term);
                 } else {
-                    affinity.preferred.push(WeightedPodAffinityTerm { weight: u.int_in_range(1..=100)?, pod_affinity_term: term });
+                    affinity.preferred.push(WeightedPodAffinityTerm {
+                        weight: u.int_in_range(1..=100)?,
+                        pod_affinity_term: term,
+                    });
                 }
             }
             if anti {
@@ -519,7 +561,9 @@ fn pod(u: &mut Unstructured<'_>, index: usize, free: bool) -> Draw<Pod> {
         }
     }
     if u.ratio(1, 10)? {
-        pod.containers[0].ports.push(ContainerPort { host_port: u.int_in_range(0..=2)? * 80, ..ContainerPort::default() });
+        pod.containers[0]
+            .ports
+            .push(ContainerPort { host_port: u.int_in_range(0..=2)? * 80, ..ContainerPort::default() });
     }
     Ok(pod)
 }
@@ -622,7 +666,11 @@ fn generate(u: &mut Unstructured<'_>, free: bool) -> Draw<Problem> {
         let pool = NodePool {
             name: format!("pool-{i}"),
             weight: if u.ratio(1, 2)? { Some(u.int_in_range(0..=100)?) } else { None },
-            labels: if u.ratio(1, 4)? { BTreeMap::from([("example.com/team".to_string(), "ml".to_string())]) } else { BTreeMap::new() },
+            labels: if u.ratio(1, 4)? {
+                BTreeMap::from([("example.com/team".to_string(), "ml".to_string())])
+            } else {
+                BTreeMap::new()
+            },
             requirements: (0..count(u, 3)?).map(|_| requirement(u, free)).collect::<Draw<_>>()?,
             taints: (0..count(u, 1)?).map(|_| taint(u)).collect::<Draw<_>>()?,
             startup_taints: (0..count(u, 1)?).map(|_| taint(u)).collect::<Draw<_>>()?,

@@ -12,7 +12,8 @@ pub fn check(data: &[u8]) {
     for document in &documents {
         assert!(!document.is_null(), "{text:?}: an empty document was returned");
         let written = serde_norway::to_string(document).expect("a JSON value writes as YAML");
-        let again = read_documents(&written).unwrap_or_else(|e| panic!("{text:?} written as {written:?}: {e}"));
+        let again =
+            read_documents(&written).unwrap_or_else(|e| panic!("{text:?} written as {written:?}: {e}"));
         assert_eq!(again.len(), 1, "{text:?} written as {written:?}");
         assert_eq!(&again[0], document, "{text:?} written as {written:?}");
         assert!(depth(document) <= limits.max_depth, "{text:?}: deeper than the limit");

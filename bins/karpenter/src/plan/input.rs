@@ -18,7 +18,6 @@ use serde_json::Value;
 /// The largest file (or standard input) read, in bytes.
 pub(crate) const MAX_FILE_BYTES: u64 = 32 * 1024 * 1024;
 
-
 /// Where an object or a problem is: a file (or `-`) and a 1-based line, when known.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub(crate) struct Source {

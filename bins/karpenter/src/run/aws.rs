@@ -14,6 +14,7 @@ use std::time::{Duration, SystemTime};
 use anyhow::{Context as _, Result, bail};
 use clap::Args;
 use futures::StreamExt as _;
+use k8s_openapi::api::core::v1::Service;
 use karpenter_api::EC2NodeClass;
 use karpenter_aws::{AwsProvider, Settings};
 use karpenter_operator::clock::{Clock, SystemClock};
@@ -36,6 +37,10 @@ pub(crate) struct AwsArgs {
     /// The API server's URL, written into the nodes' user data.
     #[arg(long, env = "CLUSTER_ENDPOINT", default_value = "")]
     cluster_endpoint: String,
+    /// The cluster's service CIDR, which AL2023 nodes are bootstrapped with. Upstream asks EKS for it
+    /// (DescribeCluster); here it is given, so that any cluster works.
+    #[arg(long, env = "CLUSTER_CIDR")]
+    cluster_cidr: Option<String>,
     /// Memory the hypervisor keeps from each instance, as a fraction.
     #[arg(long, env = "VM_MEMORY_OVERHEAD_PERCENT", default_value_t = ProviderFlags::default().vm_memory_overhead_percent)]
     vm_memory_overhead_percent: f64,
@@ -53,8 +58,25 @@ impl AwsArgs {
     }
 }
 
+/// The cluster DNS address nodes are given unless their EC2NodeClass sets one: the `kube-system/kube-dns`
+/// Service's cluster IP, as upstream finds it; none when the cluster has no such Service.
+async fn kube_dns(client: &kube::Client) -> Option<String> {
+    let services: Api<Service> = Api::namespaced(client.clone(), "kube-system");
+    match services.get_opt("kube-dns").await {
+        Ok(service) => service.and_then(|s| s.spec?.cluster_ip).filter(|ip| !ip.is_empty() && ip != "None"),
+        Err(error) => {
+            tracing::warn!(%error, "cannot read the kube-system/kube-dns Service; nodes get no cluster DNS address");
+            None
+        }
+    }
+}
+
 /// The provider, from the AWS environment and the cluster's name.
-pub(crate) async fn provider(cluster_name: &str, args: &AwsArgs) -> Result<Arc<AwsProvider>> {
+pub(crate) async fn provider(
+    client: &kube::Client,
+    cluster_name: &str,
+    args: &AwsArgs,
+) -> Result<Arc<AwsProvider>> {
     if cluster_name.is_empty() {
         bail!("--cloud-provider aws needs CLUSTER_NAME (--cluster-name): every instance is tagged with it");
     }
@@ -63,7 +85,9 @@ pub(crate) async fn provider(cluster_name: &str, args: &AwsArgs) -> Result<Arc<A
         .region()
         .map(ToString::to_string)
         .context("--cloud-provider aws: no AWS region is configured; set AWS_REGION")?;
-    let settings = Settings::new(cluster_name, &args.cluster_endpoint, &region);
+    let mut settings = Settings::new(cluster_name, &args.cluster_endpoint, &region);
+    settings.cluster_cidr = args.cluster_cidr.clone();
+    settings.cluster_dns = kube_dns(client).await;
     Ok(Arc::new(AwsProvider::new(&config, settings)))
 }
 
@@ -108,7 +132,11 @@ async fn reconcile(node_class: Arc<EC2NodeClass>, ctx: Arc<NodeClasses>) -> Resu
     }
     if node_class.status.as_ref() != Some(&resolution.status) {
         ctx.api
-            .patch_status(&name, &PatchParams::default(), &Patch::Merge(json!({ "status": resolution.status })))
+            .patch_status(
+                &name,
+                &PatchParams::default(),
+                &Patch::Merge(json!({ "status": resolution.status })),
+            )
             .await
             .map_err(|source| ReconcileError::Status { name: name.clone(), source })?;
     }

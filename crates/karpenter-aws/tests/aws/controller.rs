@@ -88,6 +88,7 @@ impl Controller {
             .env("KUBECONFIG", karpenter_test_support::kubeconfig_path())
             .env("CLUSTER_NAME", &seeded.cluster)
             .env("CLUSTER_ENDPOINT", "https://127.0.0.1:6443")
+            .env("CLUSTER_CIDR", "10.100.0.0/16")
             .env("AWS_ENDPOINT_URL", endpoint.trim())
             .env("AWS_REGION", "us-east-1")
             .env("AWS_ACCESS_KEY_ID", "testing")
@@ -97,8 +98,8 @@ impl Controller {
             .env("HEALTH_PROBE_PORT", free_port().to_string())
             .env("BATCH_IDLE_DURATION", "1s")
             .env("LOG_LEVEL", "info")
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).expect("the log file"))
+            .stdout(std::fs::File::create(&log).expect("the log file"))
+            .stderr(Stdio::null())
             .spawn()
             .expect("the karpenter binary starts");
         Controller { child, log }
@@ -125,6 +126,34 @@ fn condition(class: &EC2NodeClass, type_: &str) -> Option<(String, String)> {
 async fn run_with_the_aws_provider_resolves_launches_and_terminates_against_moto() {
     let seeded = seed("controller").await;
     let client = karpenter_test_support::cluster().await.unwrap_or_else(|e| panic!("{e}"));
+    let outcome = tokio::spawn(launch_and_terminate(seeded.clone(), client.clone())).await;
+    // The cluster is shared with the other tests: what this one made goes whether it passed or not, so that no
+    // other test's controller finds its NodePool or its pending pod.
+    let name = seeded.cluster.clone();
+    let _ = Api::<NodePool>::all(client.clone()).delete(&name, &DeleteParams::default()).await;
+    let _ = Api::<Namespace>::all(client.clone()).delete(&name, &DeleteParams::default()).await;
+    let claims: Api<NodeClaim> = Api::all(client.clone());
+    let selector = ListParams::default().labels(&format!("karpenter.sh/nodepool={name}"));
+    for claim in claims.list(&selector).await.map(|l| l.items).unwrap_or_default() {
+        let claim_name = claim.metadata.name.unwrap_or_default();
+        let _ = claims
+            .patch(
+                &claim_name,
+                &PatchParams::default(),
+                &Patch::Merge(json!({"metadata": {"finalizers": null}})),
+            )
+            .await;
+        let _ = claims.delete(&claim_name, &DeleteParams::default()).await;
+    }
+    let classes: Api<EC2NodeClass> = Api::all(client);
+    let _ = classes.delete(&name, &DeleteParams::default()).await;
+    let _ = classes.delete(&format!("{name}-nowhere"), &DeleteParams::default()).await;
+    if let Err(panic) = outcome {
+        std::panic::resume_unwind(panic.into_panic());
+    }
+}
+
+async fn launch_and_terminate(seeded: Seeded, client: kube::Client) {
     install_crds(&client).await;
     let name = seeded.cluster.clone();
 
@@ -222,8 +251,4 @@ async fn run_with_the_aws_provider_resolves_launches_and_terminates_against_moto
     assert!(seeded.live_instances().await.is_empty(), "{}", fail(format!("instances left after {left}")));
 
     drop(controller);
-    let _ = pools.delete(&name, &DeleteParams::default()).await;
-    let _ = classes.delete(&name, &DeleteParams::default()).await;
-    let _ = classes.delete(&format!("{name}-nowhere"), &DeleteParams::default()).await;
-    let _ = namespaces.delete(&name, &DeleteParams::default()).await;
 }
