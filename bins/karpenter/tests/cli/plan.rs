@@ -108,86 +108,86 @@ fn the_seed_pool_launches_one_graviton_node_for_inflate_scaled_to_five() {
     check_json(
         &["-f", "seed"],
         expect![[r#"
-        {
-          "cost": {
-            "after": 0.0504,
-            "before": 0.0336,
-            "disruptionSavings": 0.0,
-            "launch": 0.0168,
-            "unpricedNodes": []
-          },
-          "disrupt": [],
-          "expire": [],
-          "gap": null,
-          "kept": [
             {
-              "node": "ip-192-168-10-11.ec2.internal",
-              "nodePool": null,
-              "reasons": [
-                "not managed by Karpenter"
-              ]
-            }
-          ],
-          "launch": [
-            {
-              "capacityType": "on-demand",
-              "instanceType": "t4g.small",
-              "instanceTypeOptions": [
-                {
-                  "name": "t4g.small",
-                  "price": 0.0168
-                },
-                {
-                  "name": "t4g.medium",
-                  "price": 0.0336
-                },
-                {
-                  "name": "c6g.medium",
-                  "price": 0.034
-                },
-                "... and 183 more"
-              ],
-              "minValuesRelaxed": false,
-              "nodePool": "default",
-              "pods": [
-                "default/inflate-755dcd498b-26stl",
-                "default/inflate-755dcd498b-5nfgb",
-                "default/inflate-755dcd498b-8wdnr",
-                "default/inflate-755dcd498b-fnbvl",
-                "default/inflate-755dcd498b-lgtnr"
-              ],
-              "price": 0.0168,
-              "requests": {
-                "cpu": "125m",
-                "pods": "7"
+              "settings": {
+                "source": "files",
+                "region": "us-east-1",
+                "now": "2026-11-24T10:30:00Z",
+                "preferencePolicy": "Respect",
+                "minValuesPolicy": "Strict",
+                "featureGates": {
+                  "CapacityBuffer": false,
+                  "NodeOverlay": false,
+                  "NodeRepair": false,
+                  "PodDeletionCostManagement": false,
+                  "ReservedCapacity": true,
+                  "SpotToSpotConsolidation": false,
+                  "StaticCapacity": false,
+                  "TerminateFirstDrift": false,
+                  "TerminateFirstRepair": false
+                }
               },
-              "zone": "us-east-1a"
-            }
-          ],
-          "lowerBound": null,
-          "nominate": [],
-          "refused": [],
-          "settings": {
-            "featureGates": {
-              "CapacityBuffer": false,
-              "NodeOverlay": false,
-              "NodeRepair": false,
-              "PodDeletionCostManagement": false,
-              "ReservedCapacity": true,
-              "SpotToSpotConsolidation": false,
-              "StaticCapacity": false,
-              "TerminateFirstDrift": false,
-              "TerminateFirstRepair": false
-            },
-            "minValuesPolicy": "Strict",
-            "now": "2026-11-24T10:30:00Z",
-            "preferencePolicy": "Respect",
-            "region": "us-east-1",
-            "source": "files"
-          },
-          "unschedulable": [],
-          "warnings": []
-        }"#]],
+              "launch": [
+                {
+                  "nodePool": "default",
+                  "instanceType": "t4g.small",
+                  "zone": "us-east-1a",
+                  "capacityType": "on-demand",
+                  "price": 0.0168,
+                  "instanceTypeOptions": [
+                    {
+                      "name": "t4g.small",
+                      "price": 0.0168
+                    },
+                    {
+                      "name": "t4g.medium",
+                      "price": 0.0336
+                    },
+                    {
+                      "name": "c6g.medium",
+                      "price": 0.034
+                    },
+                    "... and 183 more"
+                  ],
+                  "pods": [
+                    "default/inflate-755dcd498b-26stl",
+                    "default/inflate-755dcd498b-5nfgb",
+                    "default/inflate-755dcd498b-8wdnr",
+                    "default/inflate-755dcd498b-fnbvl",
+                    "default/inflate-755dcd498b-lgtnr"
+                  ],
+                  "requests": {
+                    "cpu": "125m",
+                    "pods": "7"
+                  },
+                  "minValuesRelaxed": false
+                }
+              ],
+              "nominate": [],
+              "disrupt": [],
+              "expire": [],
+              "unschedulable": [],
+              "kept": [
+                {
+                  "node": "ip-192-168-10-11.ec2.internal",
+                  "nodePool": null,
+                  "reasons": [
+                    "not managed by Karpenter"
+                  ]
+                }
+              ],
+              "cost": {
+                "before": 0.0336,
+                "launch": 0.0168,
+                "disruptionSavings": 0.0,
+                "after": 0.0504,
+                "unpricedNodes": []
+              },
+              "lowerBound": null,
+              "gap": null,
+              "warnings": [],
+              "refused": []
+            }"#]],
     );
 }
 
@@ -221,129 +221,129 @@ fn a_cluster_with_an_empty_node_a_busy_one_and_pending_pods() {
     check_json(
         &["-f", "consolidation"],
         expect![[r#"
-        {
-          "cost": {
-            "after": 0.5712,
-            "before": 0.4896,
-            "disruptionSavings": 0.0816,
-            "launch": 0.1632,
-            "unpricedNodes": []
-          },
-          "disrupt": [
             {
-              "action": "delete",
-              "method": "emptiness",
-              "nodes": [
+              "settings": {
+                "source": "files",
+                "region": "us-east-1",
+                "now": "2026-11-24T10:30:00Z",
+                "preferencePolicy": "Respect",
+                "minValuesPolicy": "Strict",
+                "featureGates": {
+                  "CapacityBuffer": false,
+                  "NodeOverlay": false,
+                  "NodeRepair": false,
+                  "PodDeletionCostManagement": false,
+                  "ReservedCapacity": true,
+                  "SpotToSpotConsolidation": false,
+                  "StaticCapacity": false,
+                  "TerminateFirstDrift": false,
+                  "TerminateFirstRepair": false
+                }
+              },
+              "launch": [
                 {
-                  "capacityType": "on-demand",
-                  "instanceType": "m7g.large",
-                  "node": "ip-10-0-3-30.ec2.internal",
-                  "nodeClaim": "general-empty",
                   "nodePool": "general",
-                  "pods": [],
-                  "price": 0.0816,
-                  "zone": "us-east-1c"
+                  "instanceType": "m7g.xlarge",
+                  "zone": "us-east-1a",
+                  "capacityType": "on-demand",
+                  "price": 0.1632,
+                  "instanceTypeOptions": [
+                    {
+                      "name": "m7g.xlarge",
+                      "price": 0.1632
+                    },
+                    {
+                      "name": "m7g.2xlarge",
+                      "price": 0.3264
+                    },
+                    {
+                      "name": "m7g.4xlarge",
+                      "price": 0.6528
+                    },
+                    "... and 4 more"
+                  ],
+                  "pods": [
+                    "shop/api-5dcdc7f6f-wfxcb"
+                  ],
+                  "requests": {
+                    "cpu": "3050m",
+                    "memory": "1088Mi",
+                    "pods": "2"
+                  },
+                  "minValuesRelaxed": false
                 }
               ],
-              "reason": "Empty",
-              "replacements": [],
-              "savingsPerHour": 0.0816
-            }
-          ],
-          "expire": [],
-          "gap": null,
-          "kept": [
-            {
-              "node": "ip-10-0-1-10.ec2.internal",
-              "nodePool": "general",
-              "reasons": [
-                "pod shop/checkout-0 blocks eviction: PodDisruptionBudget shop/checkout allows no disruption"
-              ]
-            },
-            {
-              "node": "ip-10-0-1-40.ec2.internal",
-              "nodePool": "general",
-              "reasons": [
-                "pod shop/ledger-0 blocks eviction: karpenter.sh/do-not-disrupt=true"
-              ]
-            },
-            {
-              "node": "ip-10-0-2-20.ec2.internal",
-              "nodePool": "general",
-              "reasons": [
-                "node is nominated for a pending pod"
-              ]
-            }
-          ],
-          "launch": [
-            {
-              "capacityType": "on-demand",
-              "instanceType": "m7g.xlarge",
-              "instanceTypeOptions": [
+              "nominate": [
                 {
-                  "name": "m7g.xlarge",
-                  "price": 0.1632
-                },
-                {
-                  "name": "m7g.2xlarge",
-                  "price": 0.3264
-                },
-                {
-                  "name": "m7g.4xlarge",
-                  "price": 0.6528
-                },
-                "... and 4 more"
+                  "node": "ip-10-0-2-20.ec2.internal",
+                  "pods": [
+                    "shop/api-5dcdc7f6f-57h6g"
+                  ]
+                }
               ],
-              "minValuesRelaxed": false,
-              "nodePool": "general",
-              "pods": [
-                "shop/api-5dcdc7f6f-wfxcb"
+              "disrupt": [
+                {
+                  "method": "emptiness",
+                  "reason": "Empty",
+                  "action": "delete",
+                  "nodes": [
+                    {
+                      "node": "ip-10-0-3-30.ec2.internal",
+                      "nodeClaim": "general-empty",
+                      "nodePool": "general",
+                      "instanceType": "m7g.large",
+                      "zone": "us-east-1c",
+                      "capacityType": "on-demand",
+                      "price": 0.0816,
+                      "pods": []
+                    }
+                  ],
+                  "replacements": [],
+                  "savingsPerHour": 0.0816
+                }
               ],
-              "price": 0.1632,
-              "requests": {
-                "cpu": "3050m",
-                "memory": "1088Mi",
-                "pods": "2"
+              "expire": [],
+              "unschedulable": [
+                {
+                  "pod": "shop/render-farm",
+                  "reason": "nodepool general [resources]: no instance type has enough resources, requirements=karpenter.k8s.aws/ec2nodeclass In [default], karpenter.k8s.aws/instance-family In [m7g], karpenter.sh/capacity-type In [on-demand], karpenter.sh/initialized In [true], karpenter.sh/nodepool In [general], karpenter.sh/registered In [true], kubernetes.io/arch In [arm64], resources=cpu=100050m memory=64Mi pods=2"
+                }
+              ],
+              "kept": [
+                {
+                  "node": "ip-10-0-1-10.ec2.internal",
+                  "nodePool": "general",
+                  "reasons": [
+                    "pod shop/checkout-0 blocks eviction: PodDisruptionBudget shop/checkout allows no disruption"
+                  ]
+                },
+                {
+                  "node": "ip-10-0-1-40.ec2.internal",
+                  "nodePool": "general",
+                  "reasons": [
+                    "pod shop/ledger-0 blocks eviction: karpenter.sh/do-not-disrupt=true"
+                  ]
+                },
+                {
+                  "node": "ip-10-0-2-20.ec2.internal",
+                  "nodePool": "general",
+                  "reasons": [
+                    "node is nominated for a pending pod"
+                  ]
+                }
+              ],
+              "cost": {
+                "before": 0.4896,
+                "launch": 0.1632,
+                "disruptionSavings": 0.0816,
+                "after": 0.5712,
+                "unpricedNodes": []
               },
-              "zone": "us-east-1a"
-            }
-          ],
-          "lowerBound": null,
-          "nominate": [
-            {
-              "node": "ip-10-0-2-20.ec2.internal",
-              "pods": [
-                "shop/api-5dcdc7f6f-57h6g"
-              ]
-            }
-          ],
-          "refused": [],
-          "settings": {
-            "featureGates": {
-              "CapacityBuffer": false,
-              "NodeOverlay": false,
-              "NodeRepair": false,
-              "PodDeletionCostManagement": false,
-              "ReservedCapacity": true,
-              "SpotToSpotConsolidation": false,
-              "StaticCapacity": false,
-              "TerminateFirstDrift": false,
-              "TerminateFirstRepair": false
-            },
-            "minValuesPolicy": "Strict",
-            "now": "2026-11-24T10:30:00Z",
-            "preferencePolicy": "Respect",
-            "region": "us-east-1",
-            "source": "files"
-          },
-          "unschedulable": [
-            {
-              "pod": "shop/render-farm",
-              "reason": "nodepool general [resources]: no instance type has enough resources, requirements=karpenter.k8s.aws/ec2nodeclass In [default], karpenter.k8s.aws/instance-family In [m7g], karpenter.sh/capacity-type In [on-demand], karpenter.sh/initialized In [true], karpenter.sh/nodepool In [general], karpenter.sh/registered In [true], kubernetes.io/arch In [arm64], resources=cpu=100050m memory=64Mi pods=2"
-            }
-          ],
-          "warnings": []
-        }"#]],
+              "lowerBound": null,
+              "gap": null,
+              "warnings": [],
+              "refused": []
+            }"#]],
     );
 }
 
@@ -409,7 +409,7 @@ fn bad_input_is_reported_with_file_line_object_and_field_and_the_rest_is_planned
     expect![[r#"
         warning: bad/manifests.yaml:11: Widget/default/sprocket: left out: widgets.example.com/v1 Widget is not read by provisioning
         warning: bad/manifests.yaml:17: ConfigMap/default/settings: left out: v1 ConfigMap is not read by provisioning
-        error: -:3: nested deeper than 64 levels of [ and {
+        error: -:3: collections nest deeper than 64 levels
         error: bad/broken.json:2: trailing comma
         error: bad/manifests.yaml:23: Pod/default/malformed: spec.containers[0].resources.requests: invalid type: sequence, expected a map
         error: bad/manifests.yaml:33: NodePool/classless: spec.template.spec: missing field `nodeClassRef`
@@ -437,46 +437,46 @@ fn bad_input_is_reported_with_file_line_object_and_field_and_the_rest_is_planned
     expect![[r#"
         [
           {
-            "field": null,
-            "message": "nested deeper than 64 levels of [ and {",
+            "source": "-:3",
             "object": null,
-            "source": "-:3"
+            "field": null,
+            "message": "collections nest deeper than 64 levels"
           },
           {
-            "field": null,
-            "message": "trailing comma",
+            "source": "bad/broken.json:2",
             "object": null,
-            "source": "bad/broken.json:2"
+            "field": null,
+            "message": "trailing comma"
           },
           {
-            "field": "spec.containers[0].resources.requests",
-            "message": "invalid type: sequence, expected a map",
+            "source": "bad/manifests.yaml:23",
             "object": "Pod/default/malformed",
-            "source": "bad/manifests.yaml:23"
+            "field": "spec.containers[0].resources.requests",
+            "message": "invalid type: sequence, expected a map"
           },
           {
-            "field": "spec.template.spec",
-            "message": "missing field `nodeClassRef`",
+            "source": "bad/manifests.yaml:33",
             "object": "NodePool/classless",
-            "source": "bad/manifests.yaml:33"
+            "field": "spec.template.spec",
+            "message": "missing field `nodeClassRef`"
           },
           {
-            "field": "spec.selector",
-            "message": "does not select the template's labels (the API server refuses such a workload)",
+            "source": "bad/manifests.yaml:42",
             "object": "Deployment/default/orphans",
-            "source": "bad/manifests.yaml:42"
+            "field": "spec.selector",
+            "message": "does not select the template's labels (the API server refuses such a workload)"
           },
           {
-            "field": null,
-            "message": "did not find expected ',' or '}' at line 59 column 1, while parsing a flow mapping at line 58 column 11",
+            "source": "bad/manifests.yaml:59",
             "object": null,
-            "source": "bad/manifests.yaml:59"
+            "field": null,
+            "message": "did not find expected ',' or '}' at line 59 column 1, while parsing a flow mapping at line 58 column 11"
           },
           {
-            "field": null,
-            "message": "not a Kubernetes object: apiVersion and kind are required",
+            "source": "bad/manifests.yaml:59",
             "object": null,
-            "source": "bad/manifests.yaml:59"
+            "field": null,
+            "message": "not a Kubernetes object: apiVersion and kind are required"
           }
         ]"#]].assert_eq(&serde_json::to_string_pretty(&json["refused"]).unwrap());
 }
