@@ -449,138 +449,138 @@ mod tests {
             {
               "nodes": [
                 {
-                  "allocatable": {
-                    "cpu": "2"
-                  },
-                  "annotations": {
-                    "karpenter.sh/do-not-disrupt": "true"
-                  },
-                  "capacity": {},
-                  "conditions": [
-                    {
-                      "reason": "",
-                      "since": 1795510800,
-                      "status": "True",
-                      "type": "Ready"
-                    }
-                  ],
-                  "initialized": true,
+                  "name": "n1",
                   "labels": {
                     "karpenter.sh/initialized": "true",
                     "karpenter.sh/nodepool": "default",
                     "karpenter.sh/registered": "true",
                     "node.kubernetes.io/instance-type": "m7g.large"
                   },
+                  "annotations": {
+                    "karpenter.sh/do-not-disrupt": "true"
+                  },
+                  "taints": [],
+                  "startupTaints": [],
+                  "capacity": {},
+                  "allocatable": {
+                    "cpu": "2"
+                  },
+                  "conditions": [
+                    {
+                      "type": "Ready",
+                      "status": "True",
+                      "reason": "",
+                      "since": 1795510800
+                    }
+                  ],
+                  "registered": true,
+                  "initialized": true,
                   "markedForDeletion": false,
-                  "name": "n1",
+                  "nominated": false,
                   "nodeClaim": {
+                    "name": "default-abc",
                     "created": 1795507200,
+                    "initializedAt": 1795507200,
+                    "lastPodEventTime": null,
                     "drifted": {
                       "reason": "NodePoolDrifted",
                       "since": 1795514400
                     },
                     "expireAfter": "Never",
-                    "initializedAt": 1795507200,
+                    "terminationGracePeriod": null,
                     "instanceTerminating": false,
-                    "lastPodEventTime": null,
-                    "name": "default-abc",
                     "rebooting": null,
-                    "recentReboots": 0,
-                    "terminationGracePeriod": null
+                    "recentReboots": 0
                   },
-                  "nominated": false,
+                  "price": null,
                   "pods": [
                     {
-                      "annotations": {
-                        "a": "b"
-                      },
-                      "ownerKind": "ReplicaSet",
                       "pod": {
+                        "namespace": "default",
+                        "name": "web",
+                        "uid": "",
+                        "creationTimestamp": 0,
+                        "labels": {},
                         "containers": [
                           {
                             "name": "c",
-                            "ports": [],
                             "requests": {},
-                            "restartPolicy": null
+                            "restartPolicy": null,
+                            "ports": []
                           }
                         ],
-                        "creationTimestamp": 0,
-                        "daemonSet": false,
                         "initContainers": [],
-                        "labels": {},
-                        "name": "web",
-                        "namespace": "default",
-                        "nodeAffinity": null,
-                        "nodeSelector": {},
                         "overhead": {},
-                        "phase": null,
-                        "podAffinity": null,
-                        "podAntiAffinity": null,
-                        "resourceClaims": [],
-                        "terminating": false,
+                        "nodeSelector": {},
+                        "nodeAffinity": null,
                         "tolerations": [],
                         "topologySpreadConstraints": [],
-                        "uid": "",
-                        "volumeTopology": []
+                        "podAffinity": null,
+                        "podAntiAffinity": null,
+                        "volumeTopology": [],
+                        "resourceClaims": [],
+                        "daemonSet": false,
+                        "phase": null,
+                        "terminating": false
                       },
+                      "annotations": {
+                        "a": "b"
+                      },
+                      "startTime": 1795512600,
                       "priority": 5,
-                      "ready": false,
-                      "startTime": 1795512600
+                      "ownerKind": "ReplicaSet",
+                      "ready": false
                     }
-                  ],
-                  "price": null,
-                  "registered": true,
-                  "startupTaints": [],
-                  "taints": []
+                  ]
                 },
                 {
-                  "allocatable": {},
+                  "name": "default-new",
+                  "labels": {},
                   "annotations": {},
+                  "taints": [],
+                  "startupTaints": [],
                   "capacity": {
                     "cpu": "4"
                   },
+                  "allocatable": {},
                   "conditions": [],
+                  "registered": false,
                   "initialized": false,
-                  "labels": {},
                   "markedForDeletion": false,
-                  "name": "default-new",
+                  "nominated": false,
                   "nodeClaim": {
+                    "name": "default-new",
                     "created": 1795516200,
+                    "initializedAt": null,
+                    "lastPodEventTime": null,
                     "drifted": null,
                     "expireAfter": null,
-                    "initializedAt": null,
+                    "terminationGracePeriod": null,
                     "instanceTerminating": false,
-                    "lastPodEventTime": null,
-                    "name": "default-new",
                     "rebooting": null,
-                    "recentReboots": 0,
-                    "terminationGracePeriod": null
+                    "recentReboots": 0
                   },
-                  "nominated": false,
-                  "pods": [],
                   "price": null,
-                  "registered": false,
-                  "startupTaints": [],
-                  "taints": []
+                  "pods": []
                 }
               ],
-              "now": 1795516200,
               "pdbs": [
                 {
-                  "disruptionsAllowed": 0,
-                  "maxUnavailable": 1,
-                  "minAvailable": null,
-                  "name": "web",
                   "namespace": "default",
+                  "name": "web",
                   "selector": {
-                    "matchExpressions": [],
                     "matchLabels": {
                       "app": "web"
-                    }
+                    },
+                    "matchExpressions": []
                   },
-                  "unhealthyPodEvictionPolicy": null
+                  "maxUnavailable": 1,
+                  "minAvailable": null,
+                  "unhealthyPodEvictionPolicy": null,
+                  "disruptionsAllowed": 0
                 }
-              ]
+              ],
+              "now": 1795516200
             }"#]]
         .assert_eq(&json);
     }

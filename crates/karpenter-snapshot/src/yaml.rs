@@ -132,14 +132,16 @@ fn check_flow_depth(text: &str, limit: usize) -> Result<(), YamlError> {
     while i < bytes.len() {
         let c = bytes[i];
         let previous = if i == 0 { b'\n' } else { bytes[i - 1] };
-        if state == State::Plain && depth == 0 && (c == b'|' || c == b'>') {
-            if let Some(parent) = block_scalar_parent(&text[line_start..i], line_rest(text, i + 1)) {
-                let (next, lines) = skip_block_scalar(text, i, parent, line_rest(text, i + 1));
-                line += lines;
-                line_start = next;
-                i = next;
-                continue;
-            }
+        if state == State::Plain
+            && depth == 0
+            && (c == b'|' || c == b'>')
+            && let Some(parent) = block_scalar_parent(&text[line_start..i], line_rest(text, i + 1))
+        {
+            let (next, lines) = skip_block_scalar(text, i, parent, line_rest(text, i + 1));
+            line += lines;
+            line_start = next;
+            i = next;
+            continue;
         }
         match c {
             b'\n' => {

@@ -195,14 +195,14 @@ fn magnitude_in_nanos(digits: impl Iterator<Item = u8> + Clone, shift: i128, exp
     let mut remainder = false;
     for &digit in fraction.iter().rev() {
         let product = u128::from(digit - b'0') * factor as u128 + carry;
-        remainder |= product % 10 != 0;
+        remainder |= !product.is_multiple_of(10);
         carry = product / 10;
     }
     for _ in 0..leading_zeros {
         if carry == 0 {
             break;
         }
-        remainder |= carry % 10 != 0;
+        remainder |= !carry.is_multiple_of(10);
         carry /= 10;
     }
     let Some(scaled_whole) = whole.checked_mul(factor) else { return SATURATED };

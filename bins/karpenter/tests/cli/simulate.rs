@@ -42,19 +42,19 @@ fn the_default_scenario_summary() {
     check(
         &["--summary-only"],
         expect![[r#"
-        Summary of scenario seed (seed 1), 25:00:00 simulated
-          NodeClaims launched:        21
-          NodeClaims removed:         none
-          launches failed:            0
-          peak nodes:                 21
-          node-hours:                 371.80
-          total cost:                 $25.7128
-          peak cost:                  $1.1424/h
-          pods created:               224
-          pods bound:                 224
-          pending-to-bound latency:   p50 0s, p99 43s, max 43s
-          pods never scheduled:       0 (0 still pending at the end)
-    "#]],
+            Summary of scenario seed (seed 1), 25:00:00 simulated
+              NodeClaims launched:        27
+              NodeClaims removed:         27 (disrupted: Empty)
+              launches failed:            0
+              peak nodes:                 14
+              node-hours:                 184.67
+              total cost:                 $34.5390
+              peak cost:                  $1.5416/h
+              pods created:               224
+              pods bound:                 224
+              pending-to-bound latency:   p50 0s, p99 43s, max 43s
+              pods never scheduled:       0 (0 still pending at the end)
+        "#]],
     );
 }
 

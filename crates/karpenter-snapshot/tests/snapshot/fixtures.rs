@@ -43,119 +43,119 @@ fn pods_carry_every_scheduling_field() {
         &["pods.yaml"],
         |p| format!("{}{}", pods(p), nodes(p)),
         expect![[r#"
-        pod shop/every-field
-          containers[0].name: "app"
-          containers[0].ports[0].containerPort: 8080
-          containers[0].ports[0].hostPort: 0
-          containers[0].ports[1].containerPort: 9090
-          containers[0].ports[1].hostIp: "10.0.0.1"
-          containers[0].ports[1].hostPort: 9090
-          containers[0].ports[1].protocol: "UDP"
-          containers[0].requests.cpu: "500m"
-          containers[0].requests.memory: "1Gi"
-          containers[0].requests.nvidia.com/gpu: "1"
-          containers[1].name: "limits-only"
-          containers[1].requests.cpu: "250m"
-          containers[1].requests.memory: "128Mi"
-          creationTimestamp: 1795514400
-          daemonSet: false
-          initContainers[0].name: "setup"
-          initContainers[0].requests.cpu: "2"
-          initContainers[0].requests.memory: "512Mi"
-          initContainers[1].name: "proxy"
-          initContainers[1].requests.cpu: "100m"
-          initContainers[1].requests.memory: "64Mi"
-          initContainers[1].restartPolicy: "Always"
-          labels.app: "web"
-          labels.tier: "front"
-          name: "every-field"
-          namespace: "shop"
-          nodeAffinity.preferred[0].preference.matchExpressions[0].key: "karpenter.sh/capacity-type"
-          nodeAffinity.preferred[0].preference.matchExpressions[0].operator: "In"
-          nodeAffinity.preferred[0].preference.matchExpressions[0].values: ["spot"]
-          nodeAffinity.preferred[0].weight: 40
-          nodeAffinity.required[0].matchExpressions[0].key: "topology.kubernetes.io/zone"
-          nodeAffinity.required[0].matchExpressions[0].operator: "In"
-          nodeAffinity.required[0].matchExpressions[0].values: ["us-east-1a","us-east-1b"]
-          nodeAffinity.required[0].matchExpressions[1].key: "karpenter.k8s.aws/instance-generation"
-          nodeAffinity.required[0].matchExpressions[1].operator: "Gt"
-          nodeAffinity.required[0].matchExpressions[1].values: ["5"]
-          nodeAffinity.required[1].matchExpressions[0].key: "karpenter.sh/capacity-type"
-          nodeAffinity.required[1].matchExpressions[0].operator: "Exists"
-          nodeAffinity.required[1].matchFields[0].key: "metadata.name"
-          nodeAffinity.required[1].matchFields[0].operator: "In"
-          nodeAffinity.required[1].matchFields[0].values: ["node-a"]
-          nodeSelector.kubernetes.io/os: "linux"
-          overhead.cpu: "10m"
-          overhead.memory: "20Mi"
-          phase: "Pending"
-          podAffinity.preferred[0].podAffinityTerm.labelSelector.matchExpressions[0].key: "app"
-          podAffinity.preferred[0].podAffinityTerm.labelSelector.matchExpressions[0].operator: "In"
-          podAffinity.preferred[0].podAffinityTerm.labelSelector.matchExpressions[0].values: ["db"]
-          podAffinity.preferred[0].podAffinityTerm.namespaceSelector.matchLabels.team: "shop"
-          podAffinity.preferred[0].podAffinityTerm.namespaces: ["data"]
-          podAffinity.preferred[0].podAffinityTerm.topologyKey: "kubernetes.io/hostname"
-          podAffinity.preferred[0].weight: 10
-          podAffinity.required[0].labelSelector.matchLabels.app: "cache"
-          podAffinity.required[0].topologyKey: "topology.kubernetes.io/zone"
-          podAntiAffinity.preferred[0].podAffinityTerm.labelSelector.matchExpressions[0].key: "tier"
-          podAntiAffinity.preferred[0].podAffinityTerm.labelSelector.matchExpressions[0].operator: "Exists"
-          podAntiAffinity.preferred[0].podAffinityTerm.topologyKey: "topology.kubernetes.io/zone"
-          podAntiAffinity.preferred[0].weight: 5
-          podAntiAffinity.required[0].labelSelector.matchLabels.app: "web"
-          podAntiAffinity.required[0].topologyKey: "kubernetes.io/hostname"
-          resourceClaims: ["gpu"]
-          terminating: false
-          tolerations[0].effect: "NoSchedule"
-          tolerations[0].key: "dedicated"
-          tolerations[0].operator: "Equal"
-          tolerations[0].value: "web"
-          tolerations[1].operator: "Exists"
-          tolerations[2].effect: "NoExecute"
-          tolerations[2].key: "node.kubernetes.io/not-ready"
-          tolerations[2].operator: "Exists"
-          topologySpreadConstraints[0].labelSelector.matchLabels.app: "web"
-          topologySpreadConstraints[0].matchLabelKeys: ["pod-template-hash"]
-          topologySpreadConstraints[0].maxSkew: 1
-          topologySpreadConstraints[0].minDomains: 3
-          topologySpreadConstraints[0].nodeAffinityPolicy: "Ignore"
-          topologySpreadConstraints[0].nodeTaintsPolicy: "Honor"
-          topologySpreadConstraints[0].topologyKey: "topology.kubernetes.io/zone"
-          topologySpreadConstraints[0].whenUnsatisfiable: "DoNotSchedule"
-          topologySpreadConstraints[1].labelSelector.matchExpressions[0].key: "app"
-          topologySpreadConstraints[1].labelSelector.matchExpressions[0].operator: "NotIn"
-          topologySpreadConstraints[1].labelSelector.matchExpressions[0].values: ["batch"]
-          topologySpreadConstraints[1].maxSkew: 2
-          topologySpreadConstraints[1].topologyKey: "kubernetes.io/hostname"
-          topologySpreadConstraints[1].whenUnsatisfiable: "ScheduleAnyway"
-          uid: "0b5c6d2e-0000-4000-8000-000000000001"
-        pod shop/host-network
-          containers[0].name: "agent"
-          containers[0].ports[0].containerPort: 8125
-          containers[0].ports[0].hostPort: 8125
-          containers[0].ports[0].protocol: "UDP"
-          containers[0].ports[1].containerPort: 8126
-          containers[0].ports[1].hostPort: 18126
-          creationTimestamp: 0
-          daemonSet: false
-          name: "host-network"
-          namespace: "shop"
-          phase: "Pending"
-          terminating: false
-        node worker-1
-          allocatable.cpu: "3920m"
-          allocatable.memory: "15Gi"
-          allocatable.pods: "58"
-          capacity.cpu: "4"
-          capacity.memory: "16Gi"
-          capacity.pods: "58"
-          initialized: true
-          labels.kubernetes.io/hostname: "worker-1"
-          labels.topology.kubernetes.io/zone: "us-east-1a"
-          markedForDeletion: false
-          name: "worker-1"
-          bound pods: logs-x7k2p leaving job-done
-    "#]],
+            pod shop/every-field
+              namespace: "shop"
+              name: "every-field"
+              uid: "0b5c6d2e-0000-4000-8000-000000000001"
+              creationTimestamp: 1795514400
+              labels.app: "web"
+              labels.tier: "front"
+              containers[0].name: "app"
+              containers[0].requests.cpu: "500m"
+              containers[0].requests.memory: "1Gi"
+              containers[0].requests.nvidia.com/gpu: "1"
+              containers[0].ports[0].containerPort: 8080
+              containers[0].ports[0].hostPort: 0
+              containers[0].ports[1].containerPort: 9090
+              containers[0].ports[1].hostPort: 9090
+              containers[0].ports[1].protocol: "UDP"
+              containers[0].ports[1].hostIp: "10.0.0.1"
+              containers[1].name: "limits-only"
+              containers[1].requests.cpu: "250m"
+              containers[1].requests.memory: "128Mi"
+              initContainers[0].name: "setup"
+              initContainers[0].requests.cpu: "2"
+              initContainers[0].requests.memory: "512Mi"
+              initContainers[1].name: "proxy"
+              initContainers[1].requests.cpu: "100m"
+              initContainers[1].requests.memory: "64Mi"
+              initContainers[1].restartPolicy: "Always"
+              overhead.cpu: "10m"
+              overhead.memory: "20Mi"
+              nodeSelector.kubernetes.io/os: "linux"
+              nodeAffinity.required[0].matchExpressions[0].key: "topology.kubernetes.io/zone"
+              nodeAffinity.required[0].matchExpressions[0].operator: "In"
+              nodeAffinity.required[0].matchExpressions[0].values: ["us-east-1a","us-east-1b"]
+              nodeAffinity.required[0].matchExpressions[1].key: "karpenter.k8s.aws/instance-generation"
+              nodeAffinity.required[0].matchExpressions[1].operator: "Gt"
+              nodeAffinity.required[0].matchExpressions[1].values: ["5"]
+              nodeAffinity.required[1].matchExpressions[0].key: "karpenter.sh/capacity-type"
+              nodeAffinity.required[1].matchExpressions[0].operator: "Exists"
+              nodeAffinity.required[1].matchFields[0].key: "metadata.name"
+              nodeAffinity.required[1].matchFields[0].operator: "In"
+              nodeAffinity.required[1].matchFields[0].values: ["node-a"]
+              nodeAffinity.preferred[0].weight: 40
+              nodeAffinity.preferred[0].preference.matchExpressions[0].key: "karpenter.sh/capacity-type"
+              nodeAffinity.preferred[0].preference.matchExpressions[0].operator: "In"
+              nodeAffinity.preferred[0].preference.matchExpressions[0].values: ["spot"]
+              tolerations[0].key: "dedicated"
+              tolerations[0].operator: "Equal"
+              tolerations[0].value: "web"
+              tolerations[0].effect: "NoSchedule"
+              tolerations[1].operator: "Exists"
+              tolerations[2].key: "node.kubernetes.io/not-ready"
+              tolerations[2].operator: "Exists"
+              tolerations[2].effect: "NoExecute"
+              topologySpreadConstraints[0].maxSkew: 1
+              topologySpreadConstraints[0].topologyKey: "topology.kubernetes.io/zone"
+              topologySpreadConstraints[0].whenUnsatisfiable: "DoNotSchedule"
+              topologySpreadConstraints[0].labelSelector.matchLabels.app: "web"
+              topologySpreadConstraints[0].minDomains: 3
+              topologySpreadConstraints[0].matchLabelKeys: ["pod-template-hash"]
+              topologySpreadConstraints[0].nodeAffinityPolicy: "Ignore"
+              topologySpreadConstraints[0].nodeTaintsPolicy: "Honor"
+              topologySpreadConstraints[1].maxSkew: 2
+              topologySpreadConstraints[1].topologyKey: "kubernetes.io/hostname"
+              topologySpreadConstraints[1].whenUnsatisfiable: "ScheduleAnyway"
+              topologySpreadConstraints[1].labelSelector.matchExpressions[0].key: "app"
+              topologySpreadConstraints[1].labelSelector.matchExpressions[0].operator: "NotIn"
+              topologySpreadConstraints[1].labelSelector.matchExpressions[0].values: ["batch"]
+              podAffinity.required[0].labelSelector.matchLabels.app: "cache"
+              podAffinity.required[0].topologyKey: "topology.kubernetes.io/zone"
+              podAffinity.preferred[0].weight: 10
+              podAffinity.preferred[0].podAffinityTerm.labelSelector.matchExpressions[0].key: "app"
+              podAffinity.preferred[0].podAffinityTerm.labelSelector.matchExpressions[0].operator: "In"
+              podAffinity.preferred[0].podAffinityTerm.labelSelector.matchExpressions[0].values: ["db"]
+              podAffinity.preferred[0].podAffinityTerm.namespaces: ["data"]
+              podAffinity.preferred[0].podAffinityTerm.namespaceSelector.matchLabels.team: "shop"
+              podAffinity.preferred[0].podAffinityTerm.topologyKey: "kubernetes.io/hostname"
+              podAntiAffinity.required[0].labelSelector.matchLabels.app: "web"
+              podAntiAffinity.required[0].topologyKey: "kubernetes.io/hostname"
+              podAntiAffinity.preferred[0].weight: 5
+              podAntiAffinity.preferred[0].podAffinityTerm.labelSelector.matchExpressions[0].key: "tier"
+              podAntiAffinity.preferred[0].podAffinityTerm.labelSelector.matchExpressions[0].operator: "Exists"
+              podAntiAffinity.preferred[0].podAffinityTerm.topologyKey: "topology.kubernetes.io/zone"
+              resourceClaims: ["gpu"]
+              daemonSet: false
+              phase: "Pending"
+              terminating: false
+            pod shop/host-network
+              namespace: "shop"
+              name: "host-network"
+              creationTimestamp: 0
+              containers[0].name: "agent"
+              containers[0].ports[0].containerPort: 8125
+              containers[0].ports[0].hostPort: 8125
+              containers[0].ports[0].protocol: "UDP"
+              containers[0].ports[1].containerPort: 8126
+              containers[0].ports[1].hostPort: 18126
+              daemonSet: false
+              phase: "Pending"
+              terminating: false
+            node worker-1
+              name: "worker-1"
+              labels.kubernetes.io/hostname: "worker-1"
+              labels.topology.kubernetes.io/zone: "us-east-1a"
+              capacity.cpu: "4"
+              capacity.memory: "16Gi"
+              capacity.pods: "58"
+              allocatable.cpu: "3920m"
+              allocatable.memory: "15Gi"
+              allocatable.pods: "58"
+              initialized: true
+              markedForDeletion: false
+              bound pods: logs-x7k2p leaving job-done
+        "#]],
     );
 }
 
@@ -267,168 +267,168 @@ fn nodes_and_node_claims_join_as_cluster_state_joins_them() {
         &["nodes.yaml"],
         |p| format!("{}{}", nodes(p), pods(p)),
         expect![[r#"
-        node bootstrap-1
-          allocatable.cpu: "1930m"
-          allocatable.memory: "3Gi"
-          allocatable.pods: "17"
-          capacity.cpu: "2"
-          capacity.memory: "4Gi"
-          capacity.pods: "17"
-          initialized: true
-          labels.kubernetes.io/arch: "arm64"
-          labels.kubernetes.io/hostname: "bootstrap-1"
-          labels.topology.kubernetes.io/zone: "us-east-1a"
-          markedForDeletion: false
-          name: "bootstrap-1"
-          taints[0].effect: "NoSchedule"
-          taints[0].key: "CriticalAddonsOnly"
-          taints[0].value: "true"
-        node ip-10-0-1-10
-          allocatable.cpu: "1930m"
-          allocatable.memory: "7Gi"
-          allocatable.pods: "29"
-          capacity.cpu: "2"
-          capacity.memory: "8Gi"
-          capacity.pods: "29"
-          initialized: true
-          labels.karpenter.sh/initialized: "true"
-          labels.karpenter.sh/nodepool: "default"
-          labels.karpenter.sh/registered: "true"
-          labels.kubernetes.io/hostname: "ip-10-0-1-10"
-          labels.node.kubernetes.io/instance-type: "m7g.large"
-          markedForDeletion: false
-          name: "ip-10-0-1-10"
-          startupTaints[0].effect: "NoSchedule"
-          startupTaints[0].key: "example.com/agent-not-ready"
-          bound pods: on-ready
-        node ip-10-0-1-20
-          allocatable.cpu: "3920m"
-          allocatable.ephemeral-storage: "17Gi"
-          allocatable.memory: "6Gi"
-          allocatable.pods: "58"
-          capacity.cpu: "4"
-          capacity.ephemeral-storage: "20Gi"
-          capacity.memory: "8Gi"
-          capacity.pods: "58"
-          initialized: false
-          labels.karpenter.sh/nodepool: "default"
-          labels.karpenter.sh/registered: "true"
-          labels.kubernetes.io/hostname: "ip-10-0-1-20"
-          labels.node.kubernetes.io/instance-type: "c7g.xlarge"
-          markedForDeletion: false
-          name: "ip-10-0-1-20"
-          startupTaints[0].effect: "NoSchedule"
-          startupTaints[0].key: "example.com/agent-not-ready"
-          taints[0].effect: "NoSchedule"
-          taints[0].key: "example.com/agent-not-ready"
-          taints[1].effect: "NoSchedule"
-          taints[1].key: "node.kubernetes.io/not-ready"
-        node default-unregistered
-          allocatable.cpu: "1930m"
-          allocatable.memory: "3Gi"
-          allocatable.pods: "17"
-          capacity.cpu: "2"
-          capacity.memory: "4Gi"
-          capacity.pods: "17"
-          initialized: false
-          labels.karpenter.sh/nodepool: "default"
-          labels.team: "web"
-          markedForDeletion: false
-          name: "default-unregistered"
-          taints[0].effect: "NoSchedule"
-          taints[0].key: "dedicated"
-          taints[0].value: "web"
-        node ip-10-0-1-40
-          allocatable.cpu: "1930m"
-          allocatable.memory: "7Gi"
-          allocatable.pods: "29"
-          capacity.cpu: "2"
-          capacity.memory: "8Gi"
-          capacity.pods: "29"
-          initialized: true
-          labels.karpenter.sh/initialized: "true"
-          labels.karpenter.sh/nodepool: "default"
-          labels.karpenter.sh/registered: "true"
-          labels.kubernetes.io/hostname: "ip-10-0-1-40"
-          labels.node.kubernetes.io/instance-type: "m7g.large"
-          markedForDeletion: true
-          name: "ip-10-0-1-40"
-          taints[0].effect: "NoSchedule"
-          taints[0].key: "karpenter.sh/disrupted"
-          bound pods: web-moves pinned-by-pdb do-not-disrupt grace-elapsed grace-running logs-abcde
-        node old-worker
-          allocatable.cpu: "1930m"
-          allocatable.memory: "7Gi"
-          allocatable.pods: "29"
-          capacity.cpu: "2"
-          capacity.memory: "8Gi"
-          capacity.pods: "29"
-          initialized: true
-          markedForDeletion: true
-          name: "old-worker"
-          bound pods: on-old-worker
-        node default-in-flight
-          allocatable.cpu: "3920m"
-          allocatable.memory: "14Gi"
-          allocatable.pods: "58"
-          capacity.cpu: "4"
-          capacity.memory: "16Gi"
-          capacity.pods: "58"
-          initialized: false
-          labels.karpenter.sh/nodepool: "default"
-          labels.topology.kubernetes.io/zone: "us-east-1a"
-          markedForDeletion: false
-          name: "default-in-flight"
-        node default-terminating
-          allocatable.cpu: "1930m"
-          allocatable.memory: "7Gi"
-          allocatable.pods: "29"
-          capacity.cpu: "2"
-          capacity.memory: "8Gi"
-          capacity.pods: "29"
-          initialized: false
-          labels.karpenter.sh/nodepool: "default"
-          markedForDeletion: true
-          name: "default-terminating"
-        pod shop/web-moves
-          containers[0].name: "app"
-          containers[0].requests.cpu: "500m"
-          containers[0].requests.memory: "512Mi"
-          creationTimestamp: 0
-          daemonSet: false
-          labels.app: "web"
-          name: "web-moves"
-          namespace: "shop"
-          phase: "Running"
-          terminating: false
-        pod shop/grace-elapsed
-          containers[0].name: "app"
-          containers[0].requests.cpu: "500m"
-          containers[0].requests.memory: "512Mi"
-          creationTimestamp: 0
-          daemonSet: false
-          labels.app: "batch"
-          name: "grace-elapsed"
-          namespace: "shop"
-          phase: "Running"
-          terminating: false
-        pod shop/on-old-worker
-          containers[0].name: "app"
-          containers[0].requests.cpu: "500m"
-          containers[0].requests.memory: "512Mi"
-          creationTimestamp: 0
-          daemonSet: false
-          labels.app: "web"
-          name: "on-old-worker"
-          namespace: "shop"
-          phase: "Running"
-          terminating: false
-        report NodeClaim/default-duplicate status.providerID: provider id aws:///us-east-1a/i-0ready is already NodeClaim default-ready's
-        report Node/no-provider-id left out: the node has a NodePool label but no spec.providerID yet
-        report Node/no-instance-type left out: the node is not initialized and has no instance-type label yet
-        report NodeClaim/default-unlaunched left out: the NodeClaim has not launched (no status.providerID)
-        report PodDisruptionBudget/shop/broken spec.selector.matchExpressions[0]: unknown operator "Like"
-    "#]],
+            node bootstrap-1
+              name: "bootstrap-1"
+              labels.kubernetes.io/arch: "arm64"
+              labels.kubernetes.io/hostname: "bootstrap-1"
+              labels.topology.kubernetes.io/zone: "us-east-1a"
+              taints[0].key: "CriticalAddonsOnly"
+              taints[0].value: "true"
+              taints[0].effect: "NoSchedule"
+              capacity.cpu: "2"
+              capacity.memory: "4Gi"
+              capacity.pods: "17"
+              allocatable.cpu: "1930m"
+              allocatable.memory: "3Gi"
+              allocatable.pods: "17"
+              initialized: true
+              markedForDeletion: false
+            node ip-10-0-1-10
+              name: "ip-10-0-1-10"
+              labels.karpenter.sh/initialized: "true"
+              labels.karpenter.sh/nodepool: "default"
+              labels.karpenter.sh/registered: "true"
+              labels.kubernetes.io/hostname: "ip-10-0-1-10"
+              labels.node.kubernetes.io/instance-type: "m7g.large"
+              startupTaints[0].key: "example.com/agent-not-ready"
+              startupTaints[0].effect: "NoSchedule"
+              capacity.cpu: "2"
+              capacity.memory: "8Gi"
+              capacity.pods: "29"
+              allocatable.cpu: "1930m"
+              allocatable.memory: "7Gi"
+              allocatable.pods: "29"
+              initialized: true
+              markedForDeletion: false
+              bound pods: on-ready
+            node ip-10-0-1-20
+              name: "ip-10-0-1-20"
+              labels.karpenter.sh/nodepool: "default"
+              labels.karpenter.sh/registered: "true"
+              labels.kubernetes.io/hostname: "ip-10-0-1-20"
+              labels.node.kubernetes.io/instance-type: "c7g.xlarge"
+              taints[0].key: "example.com/agent-not-ready"
+              taints[0].effect: "NoSchedule"
+              taints[1].key: "node.kubernetes.io/not-ready"
+              taints[1].effect: "NoSchedule"
+              startupTaints[0].key: "example.com/agent-not-ready"
+              startupTaints[0].effect: "NoSchedule"
+              capacity.cpu: "4"
+              capacity.ephemeral-storage: "20Gi"
+              capacity.memory: "8Gi"
+              capacity.pods: "58"
+              allocatable.cpu: "3920m"
+              allocatable.ephemeral-storage: "17Gi"
+              allocatable.memory: "6Gi"
+              allocatable.pods: "58"
+              initialized: false
+              markedForDeletion: false
+            node default-unregistered
+              name: "default-unregistered"
+              labels.karpenter.sh/nodepool: "default"
+              labels.team: "web"
+              taints[0].key: "dedicated"
+              taints[0].value: "web"
+              taints[0].effect: "NoSchedule"
+              capacity.cpu: "2"
+              capacity.memory: "4Gi"
+              capacity.pods: "17"
+              allocatable.cpu: "1930m"
+              allocatable.memory: "3Gi"
+              allocatable.pods: "17"
+              initialized: false
+              markedForDeletion: false
+            node ip-10-0-1-40
+              name: "ip-10-0-1-40"
+              labels.karpenter.sh/initialized: "true"
+              labels.karpenter.sh/nodepool: "default"
+              labels.karpenter.sh/registered: "true"
+              labels.kubernetes.io/hostname: "ip-10-0-1-40"
+              labels.node.kubernetes.io/instance-type: "m7g.large"
+              taints[0].key: "karpenter.sh/disrupted"
+              taints[0].effect: "NoSchedule"
+              capacity.cpu: "2"
+              capacity.memory: "8Gi"
+              capacity.pods: "29"
+              allocatable.cpu: "1930m"
+              allocatable.memory: "7Gi"
+              allocatable.pods: "29"
+              initialized: true
+              markedForDeletion: true
+              bound pods: web-moves pinned-by-pdb do-not-disrupt grace-elapsed grace-running logs-abcde
+            node old-worker
+              name: "old-worker"
+              capacity.cpu: "2"
+              capacity.memory: "8Gi"
+              capacity.pods: "29"
+              allocatable.cpu: "1930m"
+              allocatable.memory: "7Gi"
+              allocatable.pods: "29"
+              initialized: true
+              markedForDeletion: true
+              bound pods: on-old-worker
+            node default-in-flight
+              name: "default-in-flight"
+              labels.karpenter.sh/nodepool: "default"
+              labels.topology.kubernetes.io/zone: "us-east-1a"
+              capacity.cpu: "4"
+              capacity.memory: "16Gi"
+              capacity.pods: "58"
+              allocatable.cpu: "3920m"
+              allocatable.memory: "14Gi"
+              allocatable.pods: "58"
+              initialized: false
+              markedForDeletion: false
+            node default-terminating
+              name: "default-terminating"
+              labels.karpenter.sh/nodepool: "default"
+              capacity.cpu: "2"
+              capacity.memory: "8Gi"
+              capacity.pods: "29"
+              allocatable.cpu: "1930m"
+              allocatable.memory: "7Gi"
+              allocatable.pods: "29"
+              initialized: false
+              markedForDeletion: true
+            pod shop/web-moves
+              namespace: "shop"
+              name: "web-moves"
+              creationTimestamp: 0
+              labels.app: "web"
+              containers[0].name: "app"
+              containers[0].requests.cpu: "500m"
+              containers[0].requests.memory: "512Mi"
+              daemonSet: false
+              phase: "Running"
+              terminating: false
+            pod shop/grace-elapsed
+              namespace: "shop"
+              name: "grace-elapsed"
+              creationTimestamp: 0
+              labels.app: "batch"
+              containers[0].name: "app"
+              containers[0].requests.cpu: "500m"
+              containers[0].requests.memory: "512Mi"
+              daemonSet: false
+              phase: "Running"
+              terminating: false
+            pod shop/on-old-worker
+              namespace: "shop"
+              name: "on-old-worker"
+              creationTimestamp: 0
+              labels.app: "web"
+              containers[0].name: "app"
+              containers[0].requests.cpu: "500m"
+              containers[0].requests.memory: "512Mi"
+              daemonSet: false
+              phase: "Running"
+              terminating: false
+            report NodeClaim/default-duplicate status.providerID: provider id aws:///us-east-1a/i-0ready is already NodeClaim default-ready's
+            report Node/no-provider-id left out: the node has a NodePool label but no spec.providerID yet
+            report Node/no-instance-type left out: the node is not initialized and has no instance-type label yet
+            report NodeClaim/default-unlaunched left out: the NodeClaim has not launched (no status.providerID)
+            report PodDisruptionBudget/shop/broken spec.selector.matchExpressions[0]: unknown operator "Like"
+        "#]],
     );
 }
 
@@ -453,19 +453,14 @@ fn node_pools_map_their_template_weight_and_limits() {
     let rendered: String = pools.iter().map(|p| render(&format!("nodepool {}", p.name), p)).collect();
     expect![[r#"
         nodepool every-field
+          name: "every-field"
+          weight: 50
           labels.example.com/tier: "1"
           labels.team: "payments"
-          limits.cpu: "1000"
-          limits.memory: "4000Gi"
-          limits.nvidia.com/gpu: "8"
-          name: "every-field"
-          nodeClassRef.group: "karpenter.k8s.aws"
-          nodeClassRef.kind: "EC2NodeClass"
-          nodeClassRef.name: "payments"
           requirements[0].key: "node.kubernetes.io/instance-type"
-          requirements[0].minValues: 2
           requirements[0].operator: "In"
           requirements[0].values: ["m7g.large","m7g.xlarge","c7g.xlarge","r7g.large"]
+          requirements[0].minValues: 2
           requirements[1].key: "karpenter.k8s.aws/instance-family"
           requirements[1].operator: "NotIn"
           requirements[1].values: ["t4g"]
@@ -482,15 +477,20 @@ fn node_pools_map_their_template_weight_and_limits() {
           requirements[6].key: "karpenter.k8s.aws/instance-generation"
           requirements[6].operator: "Lte"
           requirements[6].values: ["8"]
-          startupTaints[0].effect: "NoExecute"
-          startupTaints[0].key: "node.cilium.io/agent-not-ready"
-          startupTaints[0].value: "true"
-          taints[0].effect: "NoSchedule"
           taints[0].key: "example.com/dedicated"
           taints[0].value: "payments"
-          taints[1].effect: "PreferNoSchedule"
+          taints[0].effect: "NoSchedule"
           taints[1].key: "example.com/batch"
-          weight: 50
+          taints[1].effect: "PreferNoSchedule"
+          startupTaints[0].key: "node.cilium.io/agent-not-ready"
+          startupTaints[0].value: "true"
+          startupTaints[0].effect: "NoExecute"
+          limits.cpu: "1000"
+          limits.memory: "4000Gi"
+          limits.nvidia.com/gpu: "8"
+          nodeClassRef.group: "karpenter.k8s.aws"
+          nodeClassRef.kind: "EC2NodeClass"
+          nodeClassRef.name: "payments"
         nodepool minimal
           name: "minimal"
           nodeClassRef.group: "karpenter.k8s.aws"
@@ -498,19 +498,16 @@ fn node_pools_map_their_template_weight_and_limits() {
           nodeClassRef.name: "default"
         nodepool never
           name: "never"
-          nodeClassRef.group: "karpenter.k8s.aws"
-          nodeClassRef.kind: "EC2NodeClass"
-          nodeClassRef.name: "default"
           requirements[0].key: "karpenter.sh/capacity-type"
           requirements[0].operator: "In"
           requirements[0].values: ["on-demand","reserved"]
-        nodepool spot-gpu
-          labels.workload: "batch"
-          limits.nvidia.com/gpu: "64"
-          name: "spot-gpu"
           nodeClassRef.group: "karpenter.k8s.aws"
           nodeClassRef.kind: "EC2NodeClass"
-          nodeClassRef.name: "gpu"
+          nodeClassRef.name: "default"
+        nodepool spot-gpu
+          name: "spot-gpu"
+          weight: 10
+          labels.workload: "batch"
           requirements[0].key: "karpenter.sh/capacity-type"
           requirements[0].operator: "In"
           requirements[0].values: ["spot"]
@@ -523,17 +520,15 @@ fn node_pools_map_their_template_weight_and_limits() {
           requirements[3].key: "kubernetes.io/os"
           requirements[3].operator: "In"
           requirements[3].values: ["linux"]
-          taints[0].effect: "NoSchedule"
           taints[0].key: "nvidia.com/gpu"
           taints[0].value: "true"
-          weight: 10
-        nodepool default
-          limits.cpu: "100"
-          limits.memory: "200Gi"
-          name: "default"
+          taints[0].effect: "NoSchedule"
+          limits.nvidia.com/gpu: "64"
           nodeClassRef.group: "karpenter.k8s.aws"
           nodeClassRef.kind: "EC2NodeClass"
-          nodeClassRef.name: "default"
+          nodeClassRef.name: "gpu"
+        nodepool default
+          name: "default"
           requirements[0].key: "kubernetes.io/arch"
           requirements[0].operator: "In"
           requirements[0].values: ["arm64"]
@@ -546,6 +541,11 @@ fn node_pools_map_their_template_weight_and_limits() {
           requirements[3].key: "karpenter.k8s.aws/instance-generation"
           requirements[3].operator: "Gt"
           requirements[3].values: ["3"]
+          limits.cpu: "100"
+          limits.memory: "200Gi"
+          nodeClassRef.group: "karpenter.k8s.aws"
+          nodeClassRef.kind: "EC2NodeClass"
+          nodeClassRef.name: "default"
     "#]]
     .assert_eq(&rendered);
 }
@@ -607,12 +607,12 @@ fn node_classes_become_catalog_settings() {
     expect![[r#"
         ec2nodeclass al2-kubelet
           amiFamily: "Custom"
+          maxPods: 58
+          kubeReserved.cpu: "90m"
+          kubeReserved.memory: "893Mi"
           evictionHard.memory.available: "100Mi"
           evictionHard.nodefs.available: "10%"
           instanceStoreRaid0: false
-          kubeReserved.cpu: "90m"
-          kubeReserved.memory: "893Mi"
-          maxPods: 58
           reservedEnis: 1
           vmMemoryOverheadPercent: 0.075
         ec2nodeclass bottlerocket
@@ -639,26 +639,26 @@ fn node_classes_become_catalog_settings() {
           vmMemoryOverheadPercent: 0.075
         ec2nodeclass every-field
           amiFamily: "AL2023"
+          maxPods: 110
+          podsPerCore: 4
+          kubeReserved.cpu: "200m"
+          kubeReserved.ephemeral-storage: "1Gi"
+          systemReserved.cpu: "100m"
+          systemReserved.memory: "100Mi"
+          evictionHard.memory.available: "5%"
           blockDeviceMappings[0].deviceName: "/dev/xvda"
           blockDeviceMappings[0].rootVolume: true
           blockDeviceMappings[0].volumeSize: "100Gi"
           blockDeviceMappings[1].deviceName: "/dev/xvdb"
           blockDeviceMappings[1].rootVolume: false
-          evictionHard.memory.available: "5%"
           instanceStoreRaid0: true
-          kubeReserved.cpu: "200m"
-          kubeReserved.ephemeral-storage: "1Gi"
-          maxPods: 110
-          podsPerCore: 4
           reservedEnis: 1
-          systemReserved.cpu: "100m"
-          systemReserved.memory: "100Mi"
           vmMemoryOverheadPercent: 0.075
         ec2nodeclass resolved
           amiFamily: "AL2023"
           instanceStoreRaid0: false
-          reservedEnis: 1
           subnetZones: ["us-east-1a","us-east-1b"]
+          reservedEnis: 1
           vmMemoryOverheadPercent: 0.075
         ec2nodeclass windows
           amiFamily: "Windows2022"
@@ -688,29 +688,29 @@ fn daemon_sets_give_one_pod_each() {
         pods.iter().map(|p| render(&format!("daemon pod {}/{}", p.namespace, p.name), p)).collect();
     expect![[r#"
         daemon pod kube-system/node-agent
+          namespace: "kube-system"
+          name: "node-agent"
+          creationTimestamp: 0
           containers[0].name: "agent"
-          containers[0].ports[0].containerPort: 61678
-          containers[0].ports[0].hostPort: 61678
           containers[0].requests.cpu: "100m"
           containers[0].requests.memory: "128Mi"
-          creationTimestamp: 0
-          daemonSet: true
-          name: "node-agent"
-          namespace: "kube-system"
+          containers[0].ports[0].containerPort: 61678
+          containers[0].ports[0].hostPort: 61678
           nodeAffinity.required[0].matchExpressions[0].key: "kubernetes.io/os"
           nodeAffinity.required[0].matchExpressions[0].operator: "In"
           nodeAffinity.required[0].matchExpressions[0].values: ["linux"]
-          terminating: false
           tolerations[0].operator: "Exists"
+          daemonSet: true
+          terminating: false
         daemon pod kube-system/logs-new
+          namespace: "kube-system"
+          name: "logs-new"
+          creationTimestamp: 1795132800
+          labels.app: "logs"
           containers[0].name: "logs"
           containers[0].requests.cpu: "50m"
           containers[0].requests.memory: "64Mi"
-          creationTimestamp: 1795132800
           daemonSet: true
-          labels.app: "logs"
-          name: "logs-new"
-          namespace: "kube-system"
           terminating: false
         report DaemonSet/kube-system/empty spec.template.spec: missing
     "#]]
