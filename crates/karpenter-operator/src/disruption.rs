@@ -15,7 +15,7 @@
 //!    [`Orchestrator`], which marks the candidates, launches the replacements and deletes the candidates once
 //!    the replacements are initialised.
 //!
-//! The decisions are pure functions of the state ([`view`], [`stale`], [`kept_event`], [`needs_validation`]);
+//! The decisions are pure functions of the state ([`view()`], [`stale`], [`kept_event`], [`needs_validation`]);
 //! the pass only reads, writes and waits.
 
 use std::collections::{BTreeMap, BTreeSet};

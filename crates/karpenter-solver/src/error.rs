@@ -6,7 +6,7 @@ use crate::plan::InputError;
 
 /// A field of an input object and what is wrong with it. Fields are paths in the object's own terms
 /// (`spec.containers[0].resources.requests.cpu`); errors found deep inside an object are moved under their parent
-/// with [`FieldError::under`] as they travel up.
+/// with `FieldError::under` as they travel up.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FieldError {
     /// The field, as a path in the object's own terms.

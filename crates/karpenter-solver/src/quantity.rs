@@ -25,7 +25,7 @@ const SATURATED: i128 = ((1i128 << 63) + 1) * NANOS_PER_UNIT;
 const BINARY_CAP: i128 = i64::MAX as i128 * NANOS_PER_UNIT;
 
 /// A parsed quantity: its value in nanounits, rounded away from zero as Kubernetes rounds it, and saturated at
-/// [`SATURATED`] in magnitude.
+/// `SATURATED` in magnitude.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Quantity {
     nanos: i128,
