@@ -55,7 +55,7 @@ fn target_dir(root: &Path) -> PathBuf {
 }
 
 /// Builds helm into the cluster's binary folder unless it is there.
-fn helm(root: &Path) -> Result<PathBuf> {
+pub(crate) fn helm(root: &Path) -> Result<PathBuf> {
     let dir = root.join("target/cluster/bin").join(format!("helm-{HELM_VERSION}"));
     let path = dir.join("helm");
     if path.exists() {

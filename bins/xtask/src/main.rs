@@ -1,8 +1,9 @@
 //! Project automation, run as `cargo xtask <command>`.
 //!
 //! - `ci`: exactly what `.ci/run` runs: format check, clippy with warnings denied, the layering check,
-//!   `cargo deny check licenses bans sources` when cargo-deny is installed, then the test cluster and moto up, every test (doc and
-//!   integration tests included), and both down again.
+//!   the docs with warnings denied, one test build, `cargo deny check licenses bans sources`, then the test
+//!   cluster and moto up, every example and test (doc and integration tests included), and both down again. The
+//!   control plane, helm, moto and cargo-deny are built and installed beside the Rust builds when missing.
 //! - `layers`: only the layering check of `docs/ARCHITECTURE.md`.
 //! - `catalog-data`: regenerates the catalog's embedded AWS data from `../shared/data`.
 //! - `cluster up|down|status|build`: the local control plane of `docs/testing.md`.
@@ -73,6 +74,17 @@ fn workspace_root() -> PathBuf {
 
 fn ci() -> Result<()> {
     let root = workspace_root();
+    // The Go control plane, helm and moto build and install while cargo works: rustc spends long stretches on one
+    // core (the AWS SDK crates), and the downloads wait on the network rather than the processor.
+    let components = {
+        let root = root.clone();
+        std::thread::spawn(move || {
+            cluster::run(&root, Some("build"))?;
+            e2e::helm(&root)?;
+            moto::install()?;
+            install_cargo_deny(&root)
+        })
+    };
     cargo(&root, &["fmt", "--all", "--", "--check"]).context("formatting differs: run `cargo fmt --all`")?;
     // Clippy sees the cluster tests too: the feature only adds code.
     let features = cluster_test_features(&root)?;
@@ -92,12 +104,6 @@ fn ci() -> Result<()> {
     )?;
     say(&layers::check(&root)?);
     say(&tidy::check(&root)?);
-    if Command::new("cargo").args(["deny", "--version"]).output().is_ok_and(|o| o.status.success()) {
-        // Advisories need a network database that changes under us; they stay out of CI (deny.toml).
-        cargo(&root, &["deny", "check", "licenses", "bans", "sources"])?;
-    } else {
-        say("cargo-deny is not installed; skipping `cargo deny check`");
-    }
     say("$ RUSTDOCFLAGS='-D warnings' cargo doc --workspace --no-deps --locked");
     let docs = Command::new("cargo")
         .args(["doc", "--workspace", "--no-deps", "--locked"])
@@ -108,6 +114,13 @@ fn ci() -> Result<()> {
     if !docs.success() {
         bail!("cargo doc failed with {docs}: the docs have broken links or other warnings");
     }
+    // One build, with the features the tests run with, serves the examples too: `cargo test` builds every
+    // example, and running them from that build keeps a second feature set (and a second build) away.
+    let test = ["test", "--workspace", "--locked", "--features", &features];
+    cargo(&root, &[&test[..], &["--no-run"]].concat())?;
+    components.join().map_err(|_| anyhow::anyhow!("building the test components panicked"))??;
+    // Advisories need a network database that changes under us; they stay out of CI (deny.toml).
+    cargo(&root, &["deny", "check", "licenses", "bans", "sources"])?;
     // Examples and integration tests run against the real components: start them, run every example and test,
     // and stop them whatever the outcome. Tests run last so that their summary closes the log.
     cluster::run(&root, Some("up"))?;
@@ -115,22 +128,39 @@ fn ci() -> Result<()> {
         let _ = cluster::run(&root, Some("down"));
         return Err(error);
     }
-    let tests = run_examples(&root)
-        .and_then(|()| cargo(&root, &["test", "--workspace", "--locked", "--features", &features]));
+    let tests = run_examples(&root).and_then(|()| cargo(&root, &test));
     let _ = moto::run(&root, Some("down"));
     let _ = cluster::run(&root, Some("down"));
     tests
 }
 
-/// Runs every example; the ones that talk to AWS are pointed at moto.
+/// Installs cargo-deny (the dependency policy of `deny.toml`) unless it is there.
+fn install_cargo_deny(root: &Path) -> Result<()> {
+    if Command::new("cargo").args(["deny", "--version"]).output().is_ok_and(|o| o.status.success()) {
+        return Ok(());
+    }
+    say("installing cargo-deny (the dependency policy check)");
+    cargo(root, &["install", "--locked", "--quiet", "cargo-deny"])
+}
+
+/// Runs every example from the test build; the ones that talk to AWS are pointed at moto.
 fn run_examples(root: &Path) -> Result<()> {
     let moto = moto::endpoint(root)?;
+    let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from);
     for example in examples(root)? {
-        let mut args = vec!["run", "--locked", "-p", "karpenter-examples", "--example", example.as_str()];
+        let program = target.join("debug/examples").join(&example);
+        let mut command = Command::new(&program);
         if example.starts_with("aws_") {
-            args.extend(["--", "--endpoint-url", moto.as_str()]);
+            command.args(["--endpoint-url", moto.as_str()]);
         }
-        cargo(root, &args)?;
+        say(&format!("$ {}", program.display()));
+        let status = command
+            .current_dir(root)
+            .status()
+            .with_context(|| format!("could not start {}: was it built?", program.display()))?;
+        if !status.success() {
+            bail!("example {example} failed with {status}");
+        }
     }
     Ok(())
 }

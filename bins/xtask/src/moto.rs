@@ -35,6 +35,22 @@ fn installed() -> bool {
     Command::new("moto_server").arg("--help").stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok()
 }
 
+/// Installs moto's server from PyPI unless it is there.
+pub(crate) fn install() -> Result<()> {
+    if installed() {
+        return Ok(());
+    }
+    say("installing moto[server] with pip");
+    let status = Command::new("python3")
+        .args(["-m", "pip", "install", "--quiet", "moto[server]>=5.1,<6"])
+        .status()
+        .context("python3 is not on PATH: install Python 3 with pip and retry")?;
+    if !status.success() || !installed() {
+        bail!("`python3 -m pip install moto[server]` failed ({status}); install it by hand and retry");
+    }
+    Ok(())
+}
+
 fn up(root: &Path) -> Result<()> {
     let dir = dir(root);
     if let Ok(pid) = fs::read_to_string(dir.join("pid"))
@@ -43,16 +59,7 @@ fn up(root: &Path) -> Result<()> {
         say(&format!("moto is already running at {}", fs::read_to_string(dir.join("endpoint"))?.trim()));
         return Ok(());
     }
-    if !installed() {
-        say("installing moto[server] with pip");
-        let status = Command::new("python3")
-            .args(["-m", "pip", "install", "--quiet", "moto[server]>=5.1,<6"])
-            .status()
-            .context("python3 is not on PATH: install Python 3 with pip and retry")?;
-        if !status.success() || !installed() {
-            bail!("`python3 -m pip install moto[server]` failed ({status}); install it by hand and retry");
-        }
-    }
+    install()?;
     fs::create_dir_all(&dir)?;
     let port = free_port()?;
     let log = fs::File::create(dir.join("moto.log"))?;
