@@ -154,6 +154,26 @@ pub(crate) fn is_active(budget: &Budget, now: Timestamp) -> Result<bool, String>
     Ok(next.timestamp() <= now)
 }
 
+/// The next instant after `now` at which the budget turns on or off: the next schedule hit while it is off, the
+/// end of the current window while it is on. `None` for a budget without a schedule (always on) or one that does
+/// not parse (its error is reported by [`allowed_disruptions`]).
+pub(crate) fn next_switch(budget: &Budget, now: Timestamp) -> Option<Timestamp> {
+    let schedule = parse_schedule(budget.schedule.as_deref()?).ok()?;
+    let window = match budget.duration.as_deref() {
+        Some(text) => duration::parse_go(text).ok()?,
+        None => Duration::ZERO,
+    };
+    let checkpoint_nanos = i128::from(now) * 1_000_000_000 - window.0;
+    let checkpoint = utc(checkpoint_nanos.div_euclid(1_000_000_000) as i64).ok()?;
+    let hit = schedule.find_next_occurrence(&checkpoint, false).ok()?.timestamp();
+    if hit > now {
+        return Some(hit);
+    }
+    let closes =
+        hit.saturating_add(window.whole_seconds()).saturating_add(i64::from(window.0 % 1_000_000_000 != 0));
+    Some(closes.max(now + 1))
+}
+
 fn utc(seconds: i64) -> Result<DateTime<Utc>, String> {
     DateTime::<Utc>::from_timestamp(seconds, 0).ok_or_else(|| format!("time {seconds} is out of range"))
 }

@@ -45,11 +45,13 @@ pub mod duration;
 mod engine;
 mod pdb;
 mod repair;
+mod revisit;
 mod simulate;
 mod validate;
 pub mod view;
 
 pub use decision::{Action, Command, Decision, KeptNode, KeptReason, Method, Reason};
+pub use revisit::next_change;
 pub use simulate::{Origin, PodAt, SimulationRequest, Simulator, SolverSimulator};
 pub use validate::{ValidationError, validate, validate_with};
 

@@ -230,11 +230,66 @@ pub fn eligible(decision: &Decision) -> BTreeMap<Reason, usize> {
     counts
 }
 
+/// How long a settled cluster goes without a pass at most: upstream's consolidated state expires after five
+/// minutes, so that what no object shows (an instance type available again) is looked at again.
+pub const SETTLED_FOR_AT_MOST: Duration = Duration::from_secs(5 * 60);
+
 /// The loop's memory between passes.
 #[derive(Debug, Default)]
 struct Memory {
     /// NodePools the last single-node pass did not reach; they go first in the next.
     unseen_node_pools: Vec<String>,
+    /// What the last pass saw when it found nothing to do.
+    settled: Option<Settled>,
+}
+
+/// A pass that found nothing to do, and what it saw: while the store shows the same state (the same `Arc`: the
+/// stores make a new one on every change), the same nodes are nominated and owned, and none of the view's
+/// deadlines has run out, another pass would find nothing either. Upstream skips its consolidation methods on
+/// the same grounds (`IsConsolidated`); here the whole pass is skipped, which holds because drift, expiration and
+/// repair also read nothing but the state and the time.
+#[derive(Debug)]
+struct Settled {
+    state: Arc<ClusterState>,
+    nominated: BTreeSet<String>,
+    owned: BTreeSet<String>,
+    until: Timestamp,
+}
+
+impl Settled {
+    fn holds(
+        &self,
+        state: &Arc<ClusterState>,
+        nominated: &BTreeSet<String>,
+        owned: &BTreeSet<String>,
+        now: Timestamp,
+    ) -> bool {
+        Arc::ptr_eq(&self.state, state)
+            && &self.nominated == nominated
+            && &self.owned == owned
+            && now < self.until
+    }
+}
+
+/// Whether a decision leaves the cluster settled: no command, no expiration, every method ran to the end, and no
+/// node kept only by a budget (upstream's emptiness does not mark the cluster consolidated then either, as a
+/// budget can open without any object changing).
+pub fn settles(decision: &Decision) -> bool {
+    decision.commands.is_empty()
+        && decision.expirations.is_empty()
+        && !decision.evaluations.limited
+        && decision.unseen_node_pools.is_empty()
+        && !decision.kept.iter().any(|k| k.why.iter().any(|w| matches!(w.reason, KeptReason::Budget { .. })))
+}
+
+/// Nodes and NodeClaims of the state the provisioner has nominated for pending pods.
+fn nominated<C: Cluster, P: CloudProvider, K: Clock>(
+    ctx: &Context<C, P, K>,
+    state: &ClusterState,
+) -> BTreeSet<String> {
+    let nodes = state.objects.nodes.iter().filter_map(|n| n.metadata.name.as_deref());
+    let claims = state.objects.node_claims.iter().filter_map(|c| c.metadata.name.as_deref());
+    nodes.chain(claims).filter(|name| ctx.is_nominated(name)).map(str::to_string).collect()
 }
 
 /// Runs passes until the task is dropped.
@@ -319,11 +374,19 @@ async fn disrupt<C: Cluster, P: CloudProvider, K: Clock>(
     if !ready(&state) {
         return Ok((outcome, NOT_SYNCED_RETRY));
     }
-    for mark in stale(&state, &orchestrator.owned(ctx.now())) {
+    let now = ctx.now();
+    let owned = orchestrator.owned(now);
+    for mark in stale(&state, &owned) {
         tracing::info!(node = ?mark.node, nodeclaim = ?mark.node_claim, "removing a disruption mark no command owns");
         orchestration::release(ctx, mark.node.as_deref(), mark.node_claim.as_deref()).await?;
     }
+    let nominated = nominated(ctx, &state);
+    if memory.settled.as_ref().is_some_and(|s| s.holds(&state, &nominated, &owned, now)) {
+        return Ok((outcome, POLLING_PERIOD));
+    }
+    memory.settled = None;
     let view = current_view(ctx, orchestrator, &state).await;
+    let next_change = karpenter_disruption::next_change(&view);
     let unseen = std::mem::take(&mut memory.unseen_node_pools);
     let started = std::time::Instant::now();
     let decision = tokio::task::spawn_blocking(move || {
@@ -351,6 +414,13 @@ async fn disrupt<C: Cluster, P: CloudProvider, K: Clock>(
         "disruption pass"
     );
     record(ctx, &state, &decision, elapsed).await;
+    if settles(&decision) {
+        let mut until = now.checked_add(SETTLED_FOR_AT_MOST).unwrap_or(now);
+        if let Some(at) = next_change.and_then(|at| Timestamp::from_second(at).ok()) {
+            until = until.min(at);
+        }
+        memory.settled = Some(Settled { state: Arc::clone(&state), nominated, owned, until });
+    }
 
     for expiration in &decision.expirations {
         let Some(claim) = state.node_claim(&expiration.node_claim) else { continue };
@@ -655,6 +725,37 @@ mod tests {
             text.contains("karpenter_voluntary_disruption_decision_evaluation_duration_seconds_count{reason=\"empty\",consolidation_type=\"empty\"}"),
             "{text}"
         );
+        world.finish().await;
+    }
+
+    /// Passes that found nothing to do, as the evaluation histogram counts them.
+    fn idle_passes(world: &World) -> f64 {
+        let prefix = "karpenter_voluntary_disruption_decision_evaluation_duration_seconds_count{reason=\"\",consolidation_type=\"\"}";
+        metric(&world.metrics_text(), prefix).unwrap_or(0.0)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_settled_cluster_is_evaluated_again_only_when_it_changes_or_a_deadline_passes() {
+        let world = World::start(pool("WhenEmpty", None));
+        world.inflate(2, "1", None).await;
+        tokio::time::sleep(Duration::from_secs(60)).await;
+        // Nothing to do and nothing changing: a pass, then none for the next two minutes (twelve polling periods).
+        let settled = idle_passes(&world);
+        assert!(settled >= 1.0, "the cluster was evaluated at least once");
+        tokio::time::sleep(Duration::from_secs(120)).await;
+        assert_eq!(idle_passes(&world), settled, "no pass over an unchanged cluster");
+        // Five minutes on, the cluster is looked at again even though nothing changed, as upstream does.
+        tokio::time::sleep(Duration::from_secs(200)).await;
+        let refreshed = idle_passes(&world);
+        assert!(refreshed > settled, "a pass within five minutes: {refreshed} after {settled}");
+        // A change ends the settled state at once; the emptied node's consolidateAfter is a deadline the skip
+        // honours, so the node still goes 30 s after its last pod left.
+        world.delete_pods(0..2);
+        let waited = world
+            .eventually("the emptied nodes go", Duration::from_secs(120), |w| w.claims().is_empty())
+            .await;
+        assert!(waited >= Duration::from_secs(30), "not before consolidateAfter: {waited:?}");
+        assert!(waited <= Duration::from_secs(75), "soon after it: {waited:?}");
         world.finish().await;
     }
 
