@@ -34,6 +34,7 @@ pub mod clock;
 pub mod conditions;
 pub mod context;
 pub mod disruption;
+pub mod drift;
 pub mod error;
 pub mod events;
 pub mod gc;
@@ -47,6 +48,7 @@ pub mod podevents;
 pub mod provisioner;
 pub mod queue;
 pub mod settings;
+pub mod statemetrics;
 pub mod store;
 pub mod termination;
 

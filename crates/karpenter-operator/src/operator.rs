@@ -1,6 +1,6 @@
 //! The controller as a whole: the reconcilers of this crate wired to the store's change feed, each with its own
 //! work queue and workers (upstream's controller-runtime manager with the provisioning, NodeClaim lifecycle and
-//! pod events, node termination, NodePool status, garbage-collection and disruption controllers,
+//! pod events, drift, node termination, NodePool status, garbage-collection and disruption controllers,
 //! `kubernetes-sigs/karpenter: pkg/controllers/controllers.go`).
 //!
 //! [`Operator::run`] runs until its shutdown future completes; then the queues stop handing out work, the
@@ -30,7 +30,7 @@ use crate::queue::WorkQueue;
 use crate::settings::Settings;
 use crate::store::{Change, Cluster, ClusterState, Kind, Notice};
 use crate::termination::EvictionBackoff;
-use crate::{disruption, gc, lifecycle, nodepool, podevents, provisioner, termination};
+use crate::{disruption, drift, gc, lifecycle, nodepool, podevents, provisioner, statemetrics, termination};
 
 /// How often pods that stay pending trigger a round again (upstream requeues provisionable pods every 10 s).
 pub const PENDING_POD_REQUEUE: Duration = Duration::from_secs(10);
@@ -80,6 +80,8 @@ impl<C: Cluster, P: CloudProvider + 'static, K: Clock + Clone> Operator<C, P, K>
         tasks.spawn(route(Arc::clone(&ctx), batcher.clone(), Arc::clone(&queues)));
         tasks.spawn(provisioning(Arc::clone(&ctx), batcher));
         tasks.spawn(garbage_collection(Arc::clone(&ctx)));
+        tasks.spawn(drift::run(Arc::clone(&ctx)));
+        tasks.spawn(statemetrics::run(Arc::clone(&ctx)));
         let orchestrator = Arc::new(Orchestrator::new());
         tasks.spawn(Arc::clone(&orchestrator).run(Arc::clone(&ctx)));
         tasks.spawn(disruption::run(Arc::clone(&ctx), orchestrator));

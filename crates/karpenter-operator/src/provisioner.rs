@@ -352,9 +352,12 @@ pub async fn provision<C: Cluster, P: CloudProvider, K: Clock>(
     let instance_types = instance_types(ctx, &state, true).await;
     let now = ctx.now();
     let started = tokio::time::Instant::now();
+    ctx.metrics.scheduling_queue_depth.set(state.objects.provisionable_pods().count() as i64);
     let decision = decide(&state, instance_types, now, &ctx.settings.solver, cache);
     let solve_time = started.elapsed();
     ctx.metrics.scheduling_duration.observe(solve_time.as_secs_f64());
+    // What stays in the queue after a solve is what it could not place, as in upstream's scheduler.
+    ctx.metrics.scheduling_queue_depth.set(decision.plan.unschedulable.len() as i64);
     let plan = &decision.plan;
     for report in &decision.reports {
         report_object(ctx, &state, report).await;
@@ -606,6 +609,7 @@ mod tests {
         reconcile(&ctx, &LaunchCache::default(), &outcome.created[0]).await.unwrap();
         let again = provision(&ctx, &cache).await.unwrap();
         assert_eq!((again.created.len(), again.unschedulable), (0, 2));
+        assert_eq!(ctx.metrics.scheduling_queue_depth.get(), 2, "the pods left waiting");
     }
 
     #[tokio::test(start_paused = true)]

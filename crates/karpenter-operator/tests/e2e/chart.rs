@@ -78,3 +78,18 @@ fn the_chart_lints_and_renders_least_privilege_rbac_per_provider() {
     let pdb = kwok.iter().find(|o| o["kind"] == "PodDisruptionBudget").unwrap();
     assert_eq!(pdb["spec"]["maxUnavailable"], 1);
 }
+
+#[test]
+fn the_grafana_dashboard_is_a_config_map_only_when_asked_for() {
+    let is_dashboards = |o: &&Value| {
+        o["kind"] == "ConfigMap" && o["metadata"]["name"].as_str().is_some_and(|n| n.ends_with("-dashboards"))
+    };
+    let off = render(&["--set", "settings.cloudProvider=kwok"]);
+    assert!(!off.iter().any(|o| is_dashboards(&o)), "no dashboard by default");
+    let on = render(&["--set", "settings.cloudProvider=kwok", "--set", "dashboards.enabled=true"]);
+    let map = on.iter().find(is_dashboards).expect("the dashboard's ConfigMap");
+    assert_eq!(map["metadata"]["labels"]["grafana_dashboard"], "1");
+    let rendered: Value = serde_json::from_str(map["data"]["karpenter.json"].as_str().unwrap()).unwrap();
+    let file = std::fs::read_to_string(chart_dir().join("dashboards/karpenter.json")).unwrap();
+    assert_eq!(rendered, serde_json::from_str::<Value>(&file).unwrap(), "the dashboard, unchanged");
+}
