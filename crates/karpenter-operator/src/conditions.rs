@@ -40,6 +40,34 @@ pub fn claim_condition<'a>(claim: &'a NodeClaim, type_: &str) -> Option<&'a Cond
     get(of_claim(claim), type_)
 }
 
+/// The NodeClaim with a condition that is not a dependent of `Ready` (`DisruptionReason`, `Drifted`) set `True`
+/// with `reason` as reason and message, or removed when `reason` is `None`; `None` when it already is so, so that
+/// callers write only changes.
+pub fn with_claim_condition(
+    claim: &NodeClaim,
+    type_: &str,
+    reason: Option<&str>,
+    now: Timestamp,
+) -> Option<NodeClaim> {
+    let current = claim_condition(claim, type_);
+    let mut changed = claim.clone();
+    match reason {
+        Some(reason) => {
+            if current.is_some_and(|c| c.status == TRUE && c.reason == reason) {
+                return None;
+            }
+            ConditionSet::node_claim(&mut changed, now).set_true_with_reason(type_, reason, reason);
+        }
+        None => {
+            current?;
+            if let Some(list) = changed.status.as_mut().and_then(|s| s.conditions.as_mut()) {
+                list.retain(|c| c.type_ != type_);
+            }
+        }
+    }
+    Some(changed)
+}
+
 /// An object's conditions, open for change at one moment.
 pub struct ConditionSet<'a> {
     list: &'a mut Option<Vec<Condition>>,

@@ -760,6 +760,46 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
+    async fn node_claims_of_a_changed_template_are_replaced_as_drifted() {
+        let world = World::start(pool("WhenEmpty", None));
+        world.inflate(2, "1", None).await;
+        let before: BTreeSet<String> =
+            world.claims().iter().filter_map(|c| c.metadata.name.clone()).collect();
+        assert!(!before.is_empty());
+        // A template change: every node launched from now on carries the new label, the old ones have drifted.
+        let mut changed = (*world.cluster.get::<NodePool>("", "default").unwrap()).clone();
+        let labels = changed
+            .spec
+            .template
+            .metadata
+            .get_or_insert_with(Default::default)
+            .labels
+            .get_or_insert_with(Default::default);
+        labels.insert("example.com/team".to_string(), "b".to_string());
+        world.cluster.apply(changed);
+        let relabelled = |c: &NodeClaim| {
+            c.metadata.labels.as_ref().is_some_and(|l| l.get("example.com/team").is_some_and(|v| v == "b"))
+        };
+        world
+            .eventually("each drifted NodeClaim is replaced", Duration::from_secs(600), |w| {
+                // The world's pods have no ReplicaSet: drained, they are gone, and the replacement is soon empty.
+                let claims = w.claims();
+                !claims.is_empty()
+                    && claims.iter().all(|c| {
+                        relabelled(c) && !before.contains(c.metadata.name.as_deref().unwrap_or_default())
+                    })
+            })
+            .await;
+        let text = world.metrics_text();
+        let drifted = metric(
+            &text,
+            "karpenter_nodeclaims_disrupted_total{reason=\"drifted\",nodepool=\"default\",capacity_type=\"on-demand\"}",
+        );
+        assert_eq!(drifted, Some(before.len() as f64), "{text}");
+        world.finish().await;
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn a_budget_of_zero_nodes_keeps_empty_nodes_and_says_why() {
         let world = World::start(pool("WhenEmpty", Some(json!([{"nodes": "0"}]))));
         world.inflate(5, "3", None).await;

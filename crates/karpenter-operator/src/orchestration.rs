@@ -26,7 +26,7 @@ use karpenter_disruption::{Action, Command};
 use tokio::sync::Notify;
 
 use crate::clock::{Clock, signed, since};
-use crate::conditions::{self, ConditionSet};
+use crate::conditions;
 use crate::context::Context;
 use crate::error::Result;
 use crate::events::{Event, Regarding, reason};
@@ -122,27 +122,7 @@ pub fn disrupted_taint(node: &Node, add: bool) -> Option<Node> {
 /// The NodeClaim with the `DisruptionReason` condition set to `reason` (`Some`) or cleared (`None`), or `None`
 /// when it needs no write.
 pub fn disruption_reason(claim: &NodeClaim, reason: Option<&str>, now: Timestamp) -> Option<NodeClaim> {
-    let current = conditions::claim_condition(claim, condition::DISRUPTION_REASON);
-    let mut changed = claim.clone();
-    match reason {
-        Some(reason) => {
-            if current.is_some_and(|c| c.status == conditions::TRUE && c.reason == reason) {
-                return None;
-            }
-            ConditionSet::node_claim(&mut changed, now).set_true_with_reason(
-                condition::DISRUPTION_REASON,
-                reason,
-                reason,
-            );
-        }
-        None => {
-            current?;
-            if let Some(list) = changed.status.as_mut().and_then(|s| s.conditions.as_mut()) {
-                list.retain(|c| c.type_ != condition::DISRUPTION_REASON);
-            }
-        }
-    }
-    Some(changed)
+    conditions::with_claim_condition(claim, condition::DISRUPTION_REASON, reason, now)
 }
 
 /// A replacement NodeClaim of a command.
@@ -620,7 +600,8 @@ mod tests {
         }))
         .unwrap();
         if initialized {
-            ConditionSet::node_claim(&mut claim, at("2026-01-01T00:00:00Z")).set_true(condition::INITIALIZED);
+            conditions::ConditionSet::node_claim(&mut claim, at("2026-01-01T00:00:00Z"))
+                .set_true(condition::INITIALIZED);
         }
         if deleting {
             claim.metadata.deletion_timestamp =
