@@ -27,7 +27,11 @@ mod moto;
 mod process;
 mod tidy;
 
+/// When xtask started, so that every message says how far into a run it came (CI's time limit is a budget).
+static STARTED: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+
 fn main() -> ExitCode {
+    STARTED.get_or_init(std::time::Instant::now);
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("ci") => ci(),
@@ -65,7 +69,8 @@ fn main() -> ExitCode {
 
 #[allow(clippy::print_stderr, reason = "xtask reports to the developer's terminal")]
 pub(crate) fn say(message: &str) {
-    eprintln!("{message}");
+    let elapsed = STARTED.get_or_init(std::time::Instant::now).elapsed().as_secs();
+    eprintln!("[{:02}:{:02}] {message}", elapsed / 60, elapsed % 60);
 }
 
 fn workspace_root() -> PathBuf {
