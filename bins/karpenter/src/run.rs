@@ -122,9 +122,17 @@ pub(crate) struct RunArgs {
     aws: aws::AwsArgs,
 }
 
-/// A controller the provider brings beside the core ones (the AWS provider's node-class status controller),
-/// run while this replica leads.
+/// A controller the provider brings beside the core ones, run while this replica leads.
 type Background = Pin<Box<dyn Future<Output = ()> + Send>>;
+
+/// The operator's shared context in `karpenter run`.
+type RunContext<P> = karpenter_operator::context::Context<KubeCluster, P, SystemClock>;
+
+/// The controllers a provider brings beside the core ones (the AWS provider's node-class status and
+/// interruption controllers). Called once the operator exists, with its context (the interruption controller
+/// deletes NodeClaims and counts through it) and the metrics registry, in which it registers their metrics
+/// before `/metrics` is served.
+type Extra<P> = Box<dyn FnOnce(&Arc<RunContext<P>>, &mut Registry) -> Vec<Background> + Send>;
 
 /// `FEATURE_GATES` over upstream's defaults; the gates this controller cannot act on yet may only be off.
 fn feature_gates(text: &str) -> Result<FeatureGates, String> {
@@ -273,21 +281,10 @@ pub(crate) fn run(args: RunArgs) -> Result<()> {
                 Provider::Aws => {
                     let aws = aws::provider(&client, &args.cluster_name, &args.aws).await?;
                     let metrics = CloudProviderMetrics::default();
-                    let node_classes: Background = Box::pin(aws::node_class_controller(
-                        client.clone(),
-                        Arc::clone(&aws),
-                        args.aws.clone(),
-                    ));
+                    let extra = aws::controllers(client.clone(), Arc::clone(&aws), args.aws.clone());
                     let provider = Metered::with_observer(aws, metrics.clone());
-                    controller(
-                        args,
-                        client,
-                        provider,
-                        metrics,
-                        karpenter_aws::solver_config(),
-                        Some(node_classes),
-                    )
-                    .await
+                    controller(args, client, provider, metrics, karpenter_aws::solver_config(), Some(extra))
+                        .await
                 }
             }
         })
@@ -299,7 +296,7 @@ async fn controller<P: CloudProvider + 'static>(
     provider: P,
     provider_metrics: CloudProviderMetrics,
     solver: SolverConfig,
-    background: Option<Background>,
+    extra: Option<Extra<P>>,
 ) -> Result<()> {
     let identity = env("POD_NAME").unwrap_or_else(|| format!("karpenter-{}", std::process::id()));
     let provider = Arc::new(provider);
@@ -329,6 +326,7 @@ async fn controller<P: CloudProvider + 'static>(
     let mut registry = Registry::default();
     operator.context().metrics.register(&mut registry);
     provider_metrics.register(&mut registry);
+    let background = extra.map(|extra| extra(operator.context(), &mut registry)).unwrap_or_default();
     let readiness = Arc::clone(&cluster);
     let served = Arc::new(Served {
         registry: Mutex::new(registry),
@@ -366,7 +364,7 @@ async fn controller<P: CloudProvider + 'static>(
     }
     cluster.wait_synced().await;
     tracing::info!("cluster state synced; reconciling");
-    let background = background.map(tokio::spawn);
+    let background: Vec<_> = background.into_iter().map(tokio::spawn).collect();
     let lost = async {
         match elector.as_mut() {
             Some(lease) => lease.hold().await,
@@ -384,7 +382,7 @@ async fn controller<P: CloudProvider + 'static>(
     };
     let _ = stop.send(if lost_leadership { "lost the leader lease" } else { "shutdown" });
     running.await.context("the controller task failed")?;
-    if let Some(task) = background {
+    for task in background {
         task.abort();
     }
     if lost_leadership {

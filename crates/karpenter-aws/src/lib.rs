@@ -10,7 +10,9 @@
 //! - registers each EC2NodeClass (with its status and the catalog settings of its snapshot mapping) with
 //!   [`AwsProvider::set_node_class`], so that launches and instance types of its NodePools use it;
 //! - refreshes the catalog with [`AwsProvider::refresh_catalog`] (12-hourly upstream);
-//! - polls an [`interruption::InterruptionQueue`] when `--interruption-queue` is set.
+//! - when `--interruption-queue` is set, runs the neutral interruption controller over
+//!   [`AwsProvider::interruption_notices`], which reads the SQS queue and marks interrupted spot offerings
+//!   unavailable.
 //!
 //! This crate never talks to the Kubernetes API server (`docs/design/0011-aws-provider.md`).
 
@@ -80,5 +82,12 @@ impl AwsProvider {
     pub fn interruption_queue(&self) -> Option<interruption::InterruptionQueue> {
         let name = self.settings().interruption_queue.as_deref()?;
         Some(interruption::InterruptionQueue::new(self.clients().sqs.clone(), name))
+    }
+
+    /// The interruption queue of the settings as the controller polls it: its messages as notices, and
+    /// interrupted spot offerings marked unavailable in this provider. `None` when no queue is configured.
+    pub fn interruption_notices(self: &std::sync::Arc<Self>) -> Option<interruption::AwsInterruptionQueue> {
+        let queue = self.interruption_queue()?;
+        Some(interruption::AwsInterruptionQueue::new(queue, std::sync::Arc::clone(self)))
     }
 }

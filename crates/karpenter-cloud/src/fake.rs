@@ -170,9 +170,16 @@ impl FakeProvider {
         self.state().capacity.get(offering).copied()
     }
 
-    /// The offerings that failed for lack of capacity and are reported unavailable since.
+    /// The offerings that failed for lack of capacity, or were marked, and are reported unavailable since.
     pub fn unavailable_offerings(&self) -> Vec<OfferingKey> {
         self.state().unavailable.iter().cloned().collect()
+    }
+
+    /// Reports `offering` unavailable from now on, as an offering that ran out of capacity is (an interruption
+    /// notice does this for a reclaimed spot offering). [`FakeProvider::set_capacity`] above 0 or
+    /// [`FakeProvider::clear_capacity`] makes it available again.
+    pub fn mark_unavailable(&self, offering: OfferingKey) {
+        self.state().unavailable.insert(offering);
     }
 
     /// Makes `is_drifted` report `reason` for the machine `provider_id`.

@@ -1,7 +1,9 @@
 //! The boundary through which the controller, the disruption engine and `karpenter simulate` launch and
 //! delete machines: the [`CloudProvider`] trait, the [`Error`] taxonomy the core branches on, the pure
-//! [`launch_order`] every provider tries offerings in, and the [`Metered`] decorator. With the `test-util`
-//! feature, a programmable `fake::FakeProvider` and the trait's `contract` suite.
+//! [`launch_order`] every provider tries offerings in, and the [`Metered`] decorator; and the provider-neutral
+//! half of interruption handling ([`interruption`]: the [`InterruptionQueue`] a provider delivers [`Notice`]s
+//! through, and what each [`NoticeKind`] makes the controller do). With the `test-util` feature, a programmable
+//! `fake::FakeProvider`, a `fake_queue::FakeQueue` and the trait's `contract` suite.
 //!
 //! The trait follows upstream's `CloudProvider` interface (`kubernetes-sigs/karpenter:
 //! pkg/cloudprovider/types.go`) method for method, but trades small provider-neutral types instead of
@@ -25,6 +27,7 @@ use std::future::Future;
 use karpenter_solver::model::NodePool;
 
 mod error;
+pub mod interruption;
 mod metered;
 mod order;
 mod types;
@@ -33,8 +36,14 @@ mod types;
 pub mod contract;
 #[cfg(feature = "test-util")]
 pub mod fake;
+#[cfg(feature = "test-util")]
+pub mod fake_queue;
 
 pub use error::{Error, Result};
+pub use interruption::{
+    InterruptionQueue, Notice, NoticeAction, NoticeEvent, NoticeHandle, NoticeKind, instance_id,
+    names_instance,
+};
 pub use metered::{Counters, Metered, Method, MethodStats, Observer};
 pub use order::{Candidate, LaunchOrder, OrderError, instance_labels, launch_order, with_unavailable};
 pub use types::{

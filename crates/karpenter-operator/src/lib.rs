@@ -38,6 +38,7 @@ pub mod drift;
 pub mod error;
 pub mod events;
 pub mod gc;
+pub mod interruption;
 pub mod leader;
 pub mod lifecycle;
 pub mod metrics;

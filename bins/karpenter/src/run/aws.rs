@@ -1,7 +1,9 @@
-//! `karpenter run --cloud-provider aws`: the AWS provider built from the process's AWS configuration, and the
+//! `karpenter run --cloud-provider aws`: the AWS provider built from the process's AWS configuration, the
 //! EC2NodeClass status controller that resolves every node class (subnets, security groups, images, instance
 //! profile) and writes the result to its status (`aws/karpenter-provider-aws: pkg/controllers/nodeclass/
-//! controller.go`, `pkg/operator/operator.go`).
+//! controller.go`, `pkg/operator/operator.go`), and, when `INTERRUPTION_QUEUE` names an SQS queue, the
+//! interruption controller over it (`pkg/controllers/interruption/controller.go`;
+//! [`karpenter_operator::interruption`]).
 //!
 //! The provider launches only from node classes the controller has registered with it, and the NodePool status
 //! controller reads the `Ready` condition written here; so a node class is used exactly when its status says it
@@ -17,12 +19,17 @@ use futures::StreamExt as _;
 use k8s_openapi::api::core::v1::Service;
 use karpenter_api::EC2NodeClass;
 use karpenter_aws::{AwsProvider, Settings};
+use karpenter_cloud::CloudProvider;
 use karpenter_operator::clock::{Clock, SystemClock};
+use karpenter_operator::interruption::{self, InterruptionMetrics};
 use karpenter_snapshot::{ProviderFlags, node_class_settings};
 use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::watcher;
+use prometheus_client::registry::Registry;
 use serde_json::json;
+
+use super::{Background, Extra, RunContext};
 
 /// How often a node class is resolved again: subnets fill up and images are deprecated without any change to
 /// the object. Upstream looks at subnets every minute and at images and security groups every 5; one
@@ -47,6 +54,10 @@ pub(crate) struct AwsArgs {
     /// Network interfaces kept back from pods on every instance.
     #[arg(long, env = "RESERVED_ENIS", default_value_t = ProviderFlags::default().reserved_enis)]
     reserved_enis: u32,
+    /// The SQS queue EventBridge sends interruption events to (spot interruptions, rebalance recommendations,
+    /// scheduled changes, state changes); unset, interruptions are not handled.
+    #[arg(long, env = "INTERRUPTION_QUEUE")]
+    interruption_queue: Option<String>,
 }
 
 impl AwsArgs {
@@ -88,7 +99,27 @@ pub(crate) async fn provider(
     let mut settings = Settings::new(cluster_name, &args.cluster_endpoint, &region);
     settings.cluster_cidr = args.cluster_cidr.clone();
     settings.cluster_dns = kube_dns(client).await;
+    settings.interruption_queue = args.interruption_queue.clone().filter(|name| !name.is_empty());
     Ok(Arc::new(AwsProvider::new(&config, settings)))
+}
+
+/// The AWS provider's controllers beside the core ones: the EC2NodeClass status controller, and the
+/// interruption controller when a queue is configured, whose metrics are registered with the operator's.
+pub(super) fn controllers<P: CloudProvider + 'static>(
+    client: kube::Client,
+    provider: Arc<AwsProvider>,
+    args: AwsArgs,
+) -> Extra<P> {
+    Box::new(move |ctx: &Arc<RunContext<P>>, registry: &mut Registry| {
+        let mut controllers: Vec<Background> =
+            vec![Box::pin(node_class_controller(client, Arc::clone(&provider), args))];
+        if let Some(queue) = provider.interruption_notices() {
+            let metrics = InterruptionMetrics::default();
+            metrics.register(registry);
+            controllers.push(Box::pin(interruption::run(Arc::clone(ctx), queue, metrics)));
+        }
+        controllers
+    })
 }
 
 /// What the status controller reconciles with.

@@ -1,13 +1,15 @@
 //! `karpenter run --cloud-provider aws` end to end: the controller process on the local cluster with moto as
-//! EC2 (`cargo xtask cluster up`, `cargo xtask moto up`). It resolves the seed's EC2NodeClass into its status,
-//! launches one instance for a pending pod of the seed's NodePool, and terminates it when its NodeClaim is
-//! deleted; a node class whose subnets match nothing is reported on its status and launches nothing.
+//! EC2 and SQS (`cargo xtask cluster up`, `cargo xtask moto up`). It resolves the seed's EC2NodeClass into its
+//! status, launches one instance for a pending pod of the seed's NodePool, and, when a spot interruption warning
+//! for that instance arrives on its interruption queue, deletes the NodeClaim, terminates the instance and
+//! deletes the message; a node class whose subnets match nothing is reported on its status and launches nothing.
 #![cfg(feature = "cluster-tests")]
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use aws_sdk_sqs::types::QueueAttributeName;
 use k8s_openapi::api::core::v1::{Namespace, Pod};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use karpenter_api::{EC2NodeClass, NodeClaim, NodePool};
@@ -79,7 +81,7 @@ struct Controller {
 }
 
 impl Controller {
-    fn start(seeded: &Seeded) -> Controller {
+    fn start(seeded: &Seeded, interruption_queue: &str) -> Controller {
         let endpoint = std::fs::read_to_string(karpenter_test_support::moto_endpoint_path())
             .expect("moto is up (`cargo xtask moto up`)");
         let log = std::env::temp_dir().join(format!("karpenter-aws-{}.log", seeded.cluster));
@@ -98,6 +100,7 @@ impl Controller {
             .env("HEALTH_PROBE_PORT", free_port().to_string())
             .env("BATCH_IDLE_DURATION", "1s")
             .env("LOG_LEVEL", "info")
+            .env("INTERRUPTION_QUEUE", interruption_queue)
             .stdout(std::fs::File::create(&log).expect("the log file"))
             .stderr(Stdio::null())
             .spawn()
@@ -190,7 +193,19 @@ async fn launch_and_terminate(seeded: Seeded, client: kube::Client) {
     }))
     .unwrap();
 
-    let controller = Controller::start(&seeded);
+    // EventBridge's target: the queue the controller polls, named after the test's cluster.
+    let sqs = aws_sdk_sqs::Client::new(&seeded.config);
+    let queue_url = sqs
+        .create_queue()
+        .queue_name(&name)
+        .send()
+        .await
+        .expect("CreateQueue")
+        .queue_url()
+        .expect("a queue URL")
+        .to_string();
+
+    let controller = Controller::start(&seeded, &name);
     let fail = |what: String| -> String { format!("{what}\ncontroller log:\n{}", controller.log()) };
     let or_fail = |result: Result<String, String>| result.unwrap_or_else(|e| panic!("{}", fail(e)));
 
@@ -235,20 +250,54 @@ async fn launch_and_terminate(seeded: Seeded, client: kube::Client) {
         "a Graviton type, got {instance_type}"
     );
 
-    // Deleting the NodeClaim terminates the instance and then lets the NodeClaim go.
-    let claim = claims.list(&selector).await.expect("listing NodeClaims").items.remove(0);
+    // A spot interruption warning for the instance deletes its NodeClaim; the termination terminates the
+    // instance and then lets the NodeClaim go, and the message leaves the queue. The pod goes first, so that
+    // nothing is launched in its place.
     pods.delete("inflate", &DeleteParams::default()).await.expect("deleting the pod");
-    claims
-        .delete(claim.metadata.name.as_deref().unwrap_or_default(), &DeleteParams::default())
+    let instance_id = instance.instance_id().unwrap_or_default();
+    let zone = instance.placement().and_then(|p| p.availability_zone()).unwrap_or("us-east-1a");
+    let warning = json!({
+        "version": "0",
+        "id": format!("{name}-spot"),
+        "detail-type": "EC2 Spot Instance Interruption Warning",
+        "source": "aws.ec2",
+        "account": "123456789012",
+        "time": "2026-01-01T00:00:00Z",
+        "region": "us-east-1",
+        "resources": [format!("arn:aws:ec2:{zone}:instance/{instance_id}")],
+        "detail": {"instance-id": instance_id, "instance-action": "terminate"}
+    });
+    sqs.send_message()
+        .queue_url(&queue_url)
+        .message_body(warning.to_string())
+        .send()
         .await
-        .expect("deleting the NodeClaim");
-    let left = eventually("the NodeClaim is gone", Duration::from_secs(90), || async {
+        .expect("SendMessage");
+    let left = eventually("the interrupted NodeClaim is gone", Duration::from_secs(90), || async {
         let listed = claims.list(&selector).await.expect("listing NodeClaims");
         (listed.items.is_empty(), format!("{} NodeClaims", listed.items.len()))
     })
     .await;
     let left = or_fail(left);
     assert!(seeded.live_instances().await.is_empty(), "{}", fail(format!("instances left after {left}")));
+    let drained = eventually("the message is deleted", Duration::from_secs(30), || async {
+        let attributes = sqs
+            .get_queue_attributes()
+            .queue_url(&queue_url)
+            .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
+            .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
+            .send()
+            .await
+            .expect("GetQueueAttributes");
+        let counts: Vec<String> =
+            attributes.attributes().map(|a| a.values().cloned().collect()).unwrap_or_default();
+        (counts.len() == 2 && counts.iter().all(|c| c == "0"), format!("{counts:?} messages"))
+    })
+    .await;
+    or_fail(drained);
+    let log = controller.log();
+    assert!(log.contains("initiating delete from interruption message"), "{}", fail(String::new()));
+    let _ = sqs.delete_queue().queue_url(&queue_url).send().await;
 
     drop(controller);
 }
