@@ -170,11 +170,7 @@ async fn sweep<C: Cluster, P: CloudProvider, K: Clock>(
                 Some(reason) => tracing::info!(nodeclaim = %name, reason, "marking drifted"),
                 None => tracing::debug!(nodeclaim = %name, "removing the drifted condition"),
             }
-            match ctx.cluster.update_node_claim_status(&updated).await {
-                Ok(_) => {}
-                Err(error) if error.is_not_found() => {}
-                Err(error) => return Err(error.into()),
-            }
+            crate::store::unless_gone(ctx.cluster.update_node_claim_status(&updated).await)?;
         }
     }
     Ok(())

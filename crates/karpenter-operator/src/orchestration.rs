@@ -444,11 +444,7 @@ async fn mark<C: Cluster, P: CloudProvider, K: Clock>(
         ctx.cluster.update_node(&tainted).await?;
     }
     if let Some(claim) = state.node_claim(node_claim).and_then(|c| disruption_reason(c, Some(reason), now)) {
-        match ctx.cluster.update_node_claim_status(&claim).await {
-            Ok(_) => {}
-            Err(error) if error.is_not_found() => {}
-            Err(error) => return Err(error.into()),
-        }
+        crate::store::unless_gone(ctx.cluster.update_node_claim_status(&claim).await)?;
     }
     Ok(())
 }
@@ -462,22 +458,14 @@ pub async fn release<C: Cluster, P: CloudProvider, K: Clock>(
 ) -> Result<()> {
     let state = ctx.cluster.state();
     if let Some(untainted) = node.and_then(|n| state.node(n)).and_then(|n| disrupted_taint(n, false)) {
-        match ctx.cluster.update_node(&untainted).await {
-            Ok(_) => {}
-            Err(error) if error.is_not_found() => {}
-            Err(error) => return Err(error.into()),
-        }
+        crate::store::unless_gone(ctx.cluster.update_node(&untainted).await)?;
     }
     let cleared = node_claim
         .and_then(|c| state.node_claim(c))
         .filter(|c| c.metadata.deletion_timestamp.is_none())
         .and_then(|c| disruption_reason(c, None, ctx.now()));
     if let Some(claim) = cleared {
-        match ctx.cluster.update_node_claim_status(&claim).await {
-            Ok(_) => {}
-            Err(error) if error.is_not_found() => {}
-            Err(error) => return Err(error.into()),
-        }
+        crate::store::unless_gone(ctx.cluster.update_node_claim_status(&claim).await)?;
     }
     Ok(())
 }

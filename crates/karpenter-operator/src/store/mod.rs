@@ -191,6 +191,16 @@ pub enum StoreError {
     },
 }
 
+/// A write whose object is gone did what it had to: the object it would have changed no longer exists. Every
+/// other outcome stays as it was.
+pub fn unless_gone<T>(result: std::result::Result<T, StoreError>) -> std::result::Result<(), StoreError> {
+    match result {
+        Ok(_) => Ok(()),
+        Err(error) if error.is_not_found() => Ok(()),
+        Err(error) => Err(error),
+    }
+}
+
 impl StoreError {
     /// True for [`StoreError::NotFound`].
     pub fn is_not_found(&self) -> bool {
