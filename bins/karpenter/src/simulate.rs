@@ -25,11 +25,13 @@ use karpenter_api::labels::AWS_GROUP;
 use karpenter_api::{Condition, EC2NodeClass};
 use karpenter_catalog::{Catalog, NodeClassSettings, well_known_labels};
 use karpenter_cloud::fake::FakeProvider;
+use karpenter_cloud::fake_queue::FakeQueue;
 use karpenter_cloud::{
     CloudProvider, Deletion, DriftQuery, DriftReason, Instance, InstanceTypes, LaunchRequest, NodeClassKind,
     RepairPolicy,
 };
 use karpenter_operator::clock::TokioClock;
+use karpenter_operator::interruption::InterruptionMetrics;
 use karpenter_operator::operator::Operator;
 use karpenter_operator::settings::Settings;
 use karpenter_operator::store::{MemoryCluster, NodeClass};
@@ -287,12 +289,20 @@ pub(crate) fn simulate(scenario: Scenario, seed: u64, progress: &ProgressBar) ->
         let settings = Settings { solver: solver.clone(), workers: 4, ..Settings::default() };
         let operator =
             Operator::new(Arc::clone(&cluster), Arc::new(SimProvider(Arc::clone(&fake))), clock, settings);
+        // Spot interruption warnings reach the controller through an interruption queue, as EventBridge's reach
+        // it through SQS on AWS: the same interruption controller acts on them.
+        let queue = Arc::new(FakeQueue::for_provider(Arc::clone(&fake)));
+        let interruptions = tokio::spawn(karpenter_operator::interruption::run(
+            Arc::clone(operator.context()),
+            Arc::clone(&queue),
+            InterruptionMetrics::default(),
+        ));
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let controller = tokio::spawn(operator.run(async move {
             let _ = stopped.await;
         }));
         let recorder = Recorder::new(prices, scenario.sample.0);
-        let mut world = World::new(cluster, fake, Arc::clone(&scenario), seed, solver, recorder);
+        let mut world = World::new(cluster, fake, queue, Arc::clone(&scenario), seed, solver, recorder);
         let origin = tokio::time::Instant::now();
         let tick = scenario.delays.scheduler.0;
         let end = scenario.duration.0;
@@ -310,6 +320,7 @@ pub(crate) fn simulate(scenario: Scenario, seed: u64, progress: &ProgressBar) ->
             tokio::time::sleep_until(origin + elapsed).await;
         }
         let _ = stop.send(());
+        interruptions.abort();
         controller.await.context("the controller's task")?;
         let name = scenario.name.clone().unwrap_or_else(|| "unnamed".to_string());
         let summary = world.recorder.summary(name, seed, end);

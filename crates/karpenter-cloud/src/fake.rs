@@ -182,6 +182,15 @@ impl FakeProvider {
         self.state().unavailable.insert(offering);
     }
 
+    /// Offers `offering` again after it failed or was marked, unless its capacity is limited to nothing (as an
+    /// unavailable-offerings cache entry expires while the capacity limit stays).
+    pub fn forget_unavailable(&self, offering: &OfferingKey) {
+        let mut state = self.state();
+        if state.capacity.get(offering) != Some(&0) {
+            state.unavailable.remove(offering);
+        }
+    }
+
     /// Makes `is_drifted` report `reason` for the machine `provider_id`.
     pub fn set_drifted(&self, provider_id: &str, reason: DriftReason) {
         self.state().drifted.insert(provider_id.to_string(), reason);

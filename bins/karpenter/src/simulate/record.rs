@@ -366,7 +366,16 @@ fn removal_reason(
         e.regarding.name == name && matches!(e.regarding.kind.as_str(), "NodeClaim" | "Node")
     };
     let interesting = |e: &&karpenter_operator::events::Event| {
-        !matches!(e.reason.as_str(), "Nominated" | "FailedScheduling" | "Evicted" | "FailedDraining")
+        // Events that say why a node stays or what happens to pods do not say why it went.
+        !matches!(
+            e.reason.as_str(),
+            "Nominated"
+                | "FailedScheduling"
+                | "Evicted"
+                | "FailedDraining"
+                | "DisruptionBlocked"
+                | "Unconsolidatable"
+        )
     };
     fresh
         .iter()

@@ -19,7 +19,8 @@ use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 use karpenter_api::NodeClaim;
 use karpenter_cloud::fake::FakeProvider;
-use karpenter_cloud::{CloudProvider, Instance, OfferingKey};
+use karpenter_cloud::fake_queue::FakeQueue;
+use karpenter_cloud::{CloudProvider, Instance, NoticeKind, OfferingKey, instance_id};
 use karpenter_operator::store::{Cluster, ClusterState, MemoryCluster};
 use karpenter_snapshot::Snapshot;
 use karpenter_solver::SolverConfig;
@@ -47,12 +48,20 @@ enum CloudEvent {
     Capacity(OfferingKey, bool),
     /// Spot interruption `index` of the scenario.
     Interruption(usize),
+    /// The interruption controller's mark on a reclaimed spot offering runs out: the AWS provider keeps such
+    /// an offering in its unavailable-offerings cache for 3 minutes.
+    Reclaimed(OfferingKey),
 }
+
+/// How long a reclaimed spot offering is not offered (the AWS provider's unavailable-offerings cache).
+const RECLAIMED_FOR: Duration = Duration::from_secs(3 * 60);
 
 /// The simulated cluster around the controller.
 pub(crate) struct World {
     pub(crate) cluster: Arc<MemoryCluster>,
     pub(crate) fake: Arc<FakeProvider>,
+    /// The interruption queue the controller reads: spot interruption warnings go there.
+    queue: Arc<FakeQueue>,
     scenario: Arc<Scenario>,
     seed: u64,
     solver: SolverConfig,
@@ -77,9 +86,11 @@ pub(crate) struct World {
 }
 
 impl World {
+    #[allow(clippy::too_many_arguments, reason = "the world's parts, each made by the caller")]
     pub(crate) fn new(
         cluster: Arc<MemoryCluster>,
         fake: Arc<FakeProvider>,
+        queue: Arc<FakeQueue>,
         scenario: Arc<Scenario>,
         seed: u64,
         solver: SolverConfig,
@@ -116,6 +127,7 @@ impl World {
             workloads: scenario.workloads.iter().map(|_| WorkloadState::default()).collect(),
             cluster,
             fake,
+            queue,
             scenario,
             seed,
             solver,
@@ -189,14 +201,19 @@ impl World {
                     );
                 }
                 CloudEvent::Interruption(index) => self.interrupt(index, elapsed),
+                CloudEvent::Reclaimed(key) => self.fake.forget_unavailable(&key),
             }
         }
         while let Some(position) = self.terminating.iter().position(|(at, _)| *at <= elapsed) {
             let (_, provider_id) = self.terminating.remove(position);
-            // The fake's delete is the cloud terminating the machine; it never fails without an injected error.
+            // Karpenter may have terminated the machine itself on the warning; otherwise the cloud does now. The
+            // fake's delete never fails without an injected error.
+            let running = self.fake.instances().iter().any(|i| i.provider_id == provider_id);
             let _ = self.fake.delete(&provider_id).await;
             self.terminated.insert(provider_id.clone());
-            self.recorder.note(elapsed, format!("spot instance {provider_id} terminated by the cloud"));
+            if running {
+                self.recorder.note(elapsed, format!("spot instance {provider_id} terminated by the cloud"));
+            }
         }
     }
 
@@ -232,6 +249,14 @@ impl World {
                     chosen.zone
                 ),
             );
+            // The fake's provider ids end in an instance id, as AWS's do.
+            if let Some(instance) = instance_id(&chosen.provider_id) {
+                self.queue.push(NoticeKind::SpotInterrupted, [instance.to_string()]);
+            }
+            let offering = OfferingKey::new(&chosen.instance_type, &chosen.zone, &chosen.capacity_type);
+            let until = elapsed + RECLAIMED_FOR;
+            let position = self.cloud_events.partition_point(|(at, _)| *at <= until);
+            self.cloud_events.insert(position, (until, CloudEvent::Reclaimed(offering)));
             self.terminating.push((at, chosen.provider_id));
         }
     }

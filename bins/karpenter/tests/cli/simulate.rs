@@ -71,23 +71,22 @@ fn a_capacity_error_and_a_spot_interruption_play_through_the_controller() {
             00:01:02        2      2   0.1632  + spot-vll49 m7g.large spot us-east-1a $0.0816/h (NodePool spot)
             00:10:00        0      2   0.1632  spot interruption warning for spot-vll49 (m7g.large us-east-1a)
             00:10:00        0      2   0.1632
-            00:12:00        0      2   0.1632  spot instance fake:///us-east-1a/i-0000000000000002 terminated by the cloud
-            00:12:01        1      1   0.0816  - spot-vll49 (GarbageCollected: NodeClaim has no cloud provider instance)
-            00:12:03        1      2   0.1632  + spot-487m9 m7g.large spot us-east-1a $0.0816/h (NodePool spot)
+            00:10:01        1      1   0.0816  - spot-vll49 (TerminatingOnInterruption: Interruption triggered termination for the Node)
+            00:13:02        1      2   0.1632  + spot-487m9 m7g.large spot us-east-1a $0.0816/h (NodePool spot)
             00:20:00        0      2   0.1632
             00:30:00        0      2   0.1632
 
             Summary of scenario spot (seed 1), 00:30:00 simulated
               NodeClaims launched:        3
-              NodeClaims removed:         1 (GarbageCollected: NodeClaim has no cloud provider instance)
+              NodeClaims removed:         1 (TerminatingOnInterruption: Interruption triggered termination for the Node)
               launches failed:            0
               peak nodes:                 2
-              node-hours:                 0.97
-              total cost:                 $0.0787
+              node-hours:                 0.92
+              total cost:                 $0.0747
               peak cost:                  $0.1632/h
               pods created:               3
               pods bound:                 3
-              pending-to-bound latency:   p50 33s, p99 33s, max 33s
+              pending-to-bound latency:   p50 33s, p99 212s, max 212s
               pods never scheduled:       0 (0 still pending at the end)
         "#]],
     );
