@@ -459,8 +459,9 @@ fn up(paths: &Paths) -> Result<()> {
         &paths.bin.join("kube-controller-manager"),
         &[
             format!("--kubeconfig={kubeconfig}"),
-            // nodelifecycle lifts the not-ready taint the API server puts on every new node once KWOK reports it Ready.
-            "--controllers=deployment,replicaset,nodelifecycle".to_string(),
+            // nodelifecycle lifts the not-ready taint the API server puts on every new node once KWOK reports it Ready;
+            // disruption keeps PodDisruptionBudgets' status (disruptionsAllowed), which evictions and Karpenter read.
+            "--controllers=deployment,replicaset,nodelifecycle,disruption".to_string(),
             "--leader-elect=false".to_string(),
             "--bind-address=127.0.0.1".to_string(),
             format!("--secure-port={kcm}"),

@@ -24,6 +24,12 @@ pub enum HarnessError {
         /// Why.
         reason: String,
     },
+    /// The API server could not be restarted.
+    #[error("restarting the test cluster's API server: {reason}")]
+    Restart {
+        /// Why.
+        reason: String,
+    },
     /// moto's endpoint file is missing.
     #[error("moto is not running ({path} is missing): run `cargo xtask moto up`")]
     MotoDown {
@@ -66,6 +72,106 @@ pub async fn cluster_at(path: &std::path::Path) -> Result<kube::Client, HarnessE
             .await
             .map_err(|e| bad(e.to_string()))?;
     kube::Client::try_from(config).map_err(|e| bad(e.to_string()))
+}
+
+/// Stops the test cluster's kube-apiserver, waits `outage`, and starts it again with the same command line and
+/// log, as `cargo xtask cluster up` started it; returns once the new process listens. Every client's connections
+/// drop and every watch ends, which is what a control-plane upgrade or crash does to a controller. Blocking: the
+/// caller's own requests fail until it returns. The harness's process list is updated, so `cargo xtask cluster
+/// down` stops the new process.
+pub fn restart_api_server(outage: std::time::Duration) -> Result<(), HarnessError> {
+    use std::time::{Duration, Instant};
+    let fail = |reason: String| HarnessError::Restart { reason };
+    let dir = target_dir().join("cluster");
+    let pids_path = dir.join("pids");
+    let pids = std::fs::read_to_string(&pids_path)
+        .map_err(|e| fail(format!("reading {}: {e}; is the cluster up?", pids_path.display())))?;
+    let old: u32 = pids
+        .lines()
+        .filter_map(|line| line.strip_prefix("kube-apiserver "))
+        .filter_map(|pid| pid.trim().parse().ok())
+        .next_back()
+        .ok_or_else(|| fail(format!("{} lists no kube-apiserver", pids_path.display())))?;
+    let proc = PathBuf::from(format!("/proc/{old}"));
+    let cmdline = std::fs::read(proc.join("cmdline"))
+        .map_err(|e| fail(format!("reading the command line of pid {old}: {e}; is it running?")))?;
+    let argv: Vec<String> = cmdline
+        .split(|b| *b == 0)
+        .filter(|a| !a.is_empty())
+        .map(|a| String::from_utf8_lossy(a).into_owned())
+        .collect();
+    let (program, args) =
+        argv.split_first().ok_or_else(|| fail(format!("pid {old} has an empty command line")))?;
+    let port: u16 = args
+        .iter()
+        .find_map(|a| a.strip_prefix("--secure-port="))
+        .and_then(|p| p.parse().ok())
+        .ok_or_else(|| fail("the API server's command line has no --secure-port".to_string()))?;
+
+    // The process is the harness's child, not ours: it is gone when its /proc entry is, or is a zombie.
+    let stopped = |within: Duration| {
+        let started = Instant::now();
+        while std::fs::read_to_string(proc.join("stat")).is_ok_and(|stat| !stat.contains(") Z ")) {
+            if started.elapsed() > within {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        true
+    };
+    // SIGTERM first, as an upgrade stops it; the API server drains its requests and may take a while, so after
+    // 15 s it is killed, as a crash would stop it.
+    let signal =
+        |name: &str| std::process::Command::new("kill").args(["-s", name, &old.to_string()]).status();
+    if !signal("TERM").is_ok_and(|s| s.success()) {
+        return Err(fail(format!("could not signal pid {old}")));
+    }
+    if !stopped(Duration::from_secs(15)) {
+        let _ = signal("KILL");
+        if !stopped(Duration::from_secs(15)) {
+            return Err(fail(format!("pid {old} did not stop, not even on SIGKILL")));
+        }
+    }
+    std::thread::sleep(outage);
+
+    let log_path = dir.join("logs/kube-apiserver.log");
+    let log = std::fs::OpenOptions::new()
+        .append(true)
+        .create(true)
+        .open(&log_path)
+        .map_err(|e| fail(format!("opening {}: {e}", log_path.display())))?;
+    let stderr = log.try_clone().map_err(|e| fail(e.to_string()))?;
+    let child = std::process::Command::new(program)
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .stdout(log)
+        .stderr(stderr)
+        .spawn()
+        .map_err(|e| fail(format!("starting {program}: {e}")))?;
+    let new = child.id();
+    let listed: String = pids
+        .lines()
+        .map(|line| {
+            if line == format!("kube-apiserver {old}") {
+                format!("kube-apiserver {new}")
+            } else {
+                line.to_string()
+            }
+        })
+        .map(|line| line + "\n")
+        .collect();
+    std::fs::write(&pids_path, listed).map_err(|e| fail(format!("writing {}: {e}", pids_path.display())))?;
+    let started = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        if started.elapsed() > Duration::from_secs(90) {
+            return Err(fail(format!(
+                "the new API server (pid {new}) did not listen on {port} within 90 s; see {}",
+                log_path.display()
+            )));
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    Ok(())
 }
 
 /// Path of the file holding moto's endpoint URL.

@@ -484,6 +484,7 @@ pub(crate) fn running(pod: &Pod) -> bool {
 pub(crate) struct Controller {
     child: Child,
     health_port: u16,
+    metrics_port: u16,
     /// Its log.
     pub(crate) log: PathBuf,
 }
@@ -493,13 +494,14 @@ impl Controller {
         let log = world.dir.join(format!("{name}.log"));
         let file = std::fs::File::create(&log).unwrap();
         let health_port = free_port();
+        let metrics_port = free_port();
         let child = Command::new(binary())
             .args(["run", "--cloud-provider", "kwok"])
             .arg("--kubeconfig")
             .arg(kubeconfig)
             .args([
                 "--metrics-port",
-                &free_port().to_string(),
+                &metrics_port.to_string(),
                 "--health-probe-port",
                 &health_port.to_string(),
             ])
@@ -512,7 +514,7 @@ impl Controller {
             .stderr(file)
             .spawn()
             .unwrap_or_else(|e| panic!("starting {}: {e}", binary().display()));
-        let mut controller = Controller { child, health_port, log };
+        let mut controller = Controller { child, health_port, metrics_port, log };
         let url = format!("http://127.0.0.1:{health_port}/readyz");
         let started = Instant::now();
         loop {
@@ -553,6 +555,12 @@ impl Controller {
     }
 
     /// `/readyz` answers ok.
+    /// What `/metrics` answers now (Prometheus text), as a scraper sees it.
+    pub(crate) fn metrics(&self) -> String {
+        http_get(&format!("http://127.0.0.1:{}/metrics", self.metrics_port))
+            .unwrap_or_else(|| panic!("GET /metrics on port {} did not answer 200", self.metrics_port))
+    }
+
     pub(crate) fn ready(&self) -> bool {
         http_ok(&format!("http://127.0.0.1:{}/readyz", self.health_port))
     }
@@ -604,20 +612,39 @@ impl Drop for Controller {
 
 /// A plain HTTP GET on loopback answers 200.
 fn http_ok(url: &str) -> bool {
+    http_get(url).is_some()
+}
+
+/// The body of a plain HTTP GET on loopback that answers 200.
+fn http_get(url: &str) -> Option<String> {
     use std::io::{Read, Write};
-    let Some(rest) = url.strip_prefix("http://") else { return false };
+    let rest = url.strip_prefix("http://")?;
     let (host, path) = rest.split_once('/').unwrap_or((rest, ""));
-    let Ok(mut stream) = std::net::TcpStream::connect(host) else { return false };
-    let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
-    if stream
+    let mut stream = std::net::TcpStream::connect(host).ok()?;
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+    stream
         .write_all(format!("GET /{path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n").as_bytes())
-        .is_err()
-    {
-        return false;
-    }
+        .ok()?;
     let mut answer = String::new();
     let _ = stream.read_to_string(&mut answer);
-    answer.starts_with("HTTP/1.1 200")
+    if !answer.starts_with("HTTP/1.1 200") {
+        return None;
+    }
+    let (_, body) = answer.split_once("\r\n\r\n")?;
+    Some(body.to_string())
+}
+
+/// The sum of a metric's samples (the exact name, any labels) whose labels include every `label="value"` given.
+pub(crate) fn metric_sum(text: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
+    text.lines()
+        .filter(|line| !line.starts_with('#'))
+        .filter_map(|line| {
+            let (series, value) = line.rsplit_once(' ')?;
+            let (metric, rest) = series.split_once('{').unwrap_or((series, ""));
+            (metric == name && labels.iter().all(|(k, v)| rest.contains(&format!("{k}=\"{v}\""))))
+                .then(|| value.parse::<f64>().ok())?
+        })
+        .sum()
 }
 
 /// The JSON log lines of a controller with this message.

@@ -1,6 +1,6 @@
 //! Disruption on the real API server: an under-utilised node is consolidated onto a cheaper replacement (the
-//! replacement launched and initialised first, the pod moved by its ReplicaSet), and a budget of `nodes: "0"` keeps
-//! empty nodes, with an event on each node saying why.
+//! replacement launched and initialised first, the pod moved by its ReplicaSet); a budget of `nodes: "0"` keeps
+//! empty nodes, and a do-not-disrupt pod or a PodDisruptionBudget an under-utilised one, with an event saying why.
 #![cfg(feature = "cluster-tests")]
 
 use std::collections::BTreeSet;
@@ -130,6 +130,87 @@ async fn a_budget_of_zero_nodes_keeps_empty_nodes_with_an_event() {
             assert!(!taints.iter().any(|t| t.key == "karpenter.sh/disrupted"), "{taints:?}");
         }
         println!("budget: {} empty node(s) kept under nodes: \"0\": {note}", nodes.len());
+    })
+    .await;
+}
+
+/// Waits for a `DisruptionBlocked` event on one of `nodes` whose note contains `says`; returns the note.
+async fn blocked_because(world: &World, nodes: &BTreeSet<String>, says: &str) -> String {
+    eventually(&format!("a DisruptionBlocked event saying {says:?}"), Duration::from_secs(120), || async {
+        let events = events_about(world, "DisruptionBlocked", nodes).await;
+        let notes: BTreeSet<String> = events.iter().filter_map(|e| e.note.clone()).collect();
+        (notes.iter().any(|n| n.contains(says)), format!("{notes:?}"))
+    })
+    .await
+}
+
+#[tokio::test]
+async fn pods_that_may_not_be_evicted_keep_an_underutilized_node_with_an_event() {
+    with_world("blockers", |world, slot| async move {
+        let controller = world.controller("controller", None).await;
+        *slot.lock().await = Some(controller);
+        world
+            .node_pool(json!({"disruption": {
+                "consolidationPolicy": "WhenEmptyOrUnderutilized", "consolidateAfter": "5s"
+            }}))
+            .await;
+        // The shape of the consolidation test above, whose last pod would move to a cheaper node, but the pods
+        // may not be disrupted.
+        let mut deployment = world.deployment_object("inflate", 6, "1", "1Gi");
+        deployment["spec"]["template"]["metadata"]["annotations"] =
+            json!({"karpenter.sh/do-not-disrupt": "true"});
+        let deployments: kube::Api<k8s_openapi::api::apps::v1::Deployment> =
+            kube::Api::namespaced(world.client.clone(), &world.id);
+        deployments.create(&Default::default(), &serde_json::from_value(deployment).unwrap()).await.unwrap();
+        world.wait_running(6, Duration::from_secs(120)).await;
+        world.scale("inflate", 1).await;
+        world.wait_running(1, Duration::from_secs(60)).await;
+        let nodes: BTreeSet<String> =
+            world.nodes().await.iter().filter_map(|n| n.metadata.name.clone()).collect();
+        let note = blocked_because(&world, &nodes, "karpenter.sh/do-not-disrupt=true").await;
+        println!("blockers: do-not-disrupt: {note}");
+
+        // The annotation goes (a rollout replaces the pod) and a PodDisruptionBudget that allows no eviction
+        // takes over.
+        let budgets: kube::Api<k8s_openapi::api::policy::v1::PodDisruptionBudget> =
+            kube::Api::namespaced(world.client.clone(), &world.id);
+        let budget = json!({
+            "apiVersion": "policy/v1", "kind": "PodDisruptionBudget",
+            "metadata": {"name": "inflate", "namespace": world.id},
+            "spec": {"maxUnavailable": 0, "selector": {"matchLabels": {"app": "inflate"}}}
+        });
+        budgets.create(&Default::default(), &serde_json::from_value(budget).unwrap()).await.unwrap();
+        let unannotated = json!({"spec": {"template": {"metadata": {"annotations": null}}}});
+        deployments
+            .patch("inflate", &Default::default(), &kube::api::Patch::Merge(unannotated))
+            .await
+            .unwrap();
+        eventually("the rollout leaves one pod without the annotation", Duration::from_secs(90), || async {
+            let pods = world.pods().await;
+            let running: Vec<_> = pods.iter().filter(|p| super::common::running(p)).collect();
+            let bare = running.len() == 1
+                && pods.len() == 1
+                && running[0]
+                    .metadata
+                    .annotations
+                    .as_ref()
+                    .is_none_or(|a| !a.contains_key("karpenter.sh/do-not-disrupt"));
+            (bare, format!("{} pods, {} running", pods.len(), running.len()))
+        })
+        .await;
+        let nodes: BTreeSet<String> =
+            world.nodes().await.iter().filter_map(|n| n.metadata.name.clone()).collect();
+        let note = blocked_because(&world, &nodes, "PodDisruptionBudget").await;
+        println!("blockers: PDB: {note}");
+        // Well past consolidateAfter, the validation period and a few polls: the nodes stay, untainted.
+        tokio::time::sleep(Duration::from_secs(30)).await;
+        let still: BTreeSet<String> =
+            world.nodes().await.iter().filter_map(|n| n.metadata.name.clone()).collect();
+        assert!(nodes.is_subset(&still), "no node was removed: {nodes:?} -> {still:?}");
+        for node in world.nodes().await {
+            let taints = node.spec.as_ref().and_then(|s| s.taints.clone()).unwrap_or_default();
+            assert!(!taints.iter().any(|t| t.key == "karpenter.sh/disrupted"), "{taints:?}");
+        }
     })
     .await;
 }

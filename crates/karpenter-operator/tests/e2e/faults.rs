@@ -1,5 +1,6 @@
 //! Faults: the controller killed in the middle of a launch and started again, the API server unreachable for a
-//! while, a pod no NodePool can hold, and a NodePool at its limits.
+//! while, the API server restarted in the middle of a launch, a pod no NodePool can hold, and a NodePool at its
+//! limits.
 #![cfg(feature = "cluster-tests")]
 
 use std::collections::BTreeSet;
@@ -108,6 +109,71 @@ async fn watches_resume_after_the_api_server_was_unreachable_and_nothing_is_lost
         let controller = slot.lock().await.take().unwrap();
         controller.stop().await;
         drop(proxy);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn the_api_server_restarted_mid_launch_loses_nothing_and_duplicates_nothing() {
+    with_world("apiserver", |world, slot| async move {
+        world.node_pool(four_cpu_nodes()).await;
+        world.deployment("inflate", 0, "3", "1Gi").await;
+        *slot.lock().await = Some(world.controller("first", None).await);
+        world.scale("inflate", 4).await;
+        // Restart it as soon as the first NodeClaim exists: the round is creating claims and launches are under way.
+        eventually("a NodeClaim appears", Duration::from_secs(60), || async {
+            let claims = world.node_claims().await;
+            (!claims.is_empty(), format!("{} claims", claims.len()))
+        })
+        .await;
+        let began = std::time::Instant::now();
+        tokio::task::spawn_blocking(|| karpenter_test_support::restart_api_server(Duration::from_secs(2)))
+            .await
+            .unwrap()
+            .unwrap_or_else(|e| panic!("{e}"));
+        let nodes: Api<k8s_openapi::api::core::v1::Node> = Api::all(world.client.clone());
+        eventually("the API server answers again", Duration::from_secs(60), || async {
+            let answer = nodes.list(&ListParams::default()).await;
+            (answer.is_ok(), format!("{:?}", answer.err()))
+        })
+        .await;
+        let down = began.elapsed();
+        // A controller that could not renew its Lease within the renew deadline exits, as upstream's does, and
+        // the Deployment's kubelet would start it again: do what the kubelet does.
+        let survived = {
+            let mut slot = slot.lock().await;
+            let alive = slot.as_mut().unwrap().alive();
+            if !alive {
+                let log = slot.take().unwrap().log_text();
+                assert!(
+                    log.contains("lost the leader lease"),
+                    "the controller exited for another reason:\n{log}"
+                );
+            }
+            alive
+        };
+        if !survived {
+            *slot.lock().await = Some(world.controller("second", None).await);
+        }
+        println!(
+            "apiserver: down for {:.1} s; the controller {}",
+            down.as_secs_f64(),
+            if survived { "survived" } else { "lost its Lease and was started again" }
+        );
+        // What happens after the restart reaches the controller through its resumed watches.
+        world.scale("inflate", 6).await;
+        world.wait_running(6, Duration::from_secs(180)).await;
+        let claims = world.node_claims().await;
+        assert_eq!(claims.len(), 6, "one NodeClaim per pod, none twice");
+        let claimed: BTreeSet<String> =
+            claims.iter().filter_map(|c| c.status.as_ref()?.provider_id.clone()).collect();
+        let nodes = world.nodes().await;
+        assert_eq!(nodes.len(), 6, "one node per NodeClaim");
+        for node in &nodes {
+            let id = node.spec.as_ref().and_then(|s| s.provider_id.clone()).unwrap_or_default();
+            assert!(claimed.contains(&id), "node {:?} has a NodeClaim (no leaked node)", node.metadata.name);
+        }
+        assert!(slot.lock().await.as_ref().unwrap().ready(), "the controller is ready");
     })
     .await;
 }

@@ -13,7 +13,7 @@ use karpenter_api::labels::condition;
 use karpenter_snapshot::{RoundOptions, Snapshot};
 use serde_json::json;
 
-use super::common::{World, eventually, log_lines, with_world};
+use super::common::{World, eventually, log_lines, metric_sum, with_world};
 
 /// The NodeClaims the solver plans for `replicas` pods of the world's `inflate` on its NodePool, computed here
 /// from the same objects with the same mapping, provider catalogue and solver the controller uses.
@@ -145,6 +145,32 @@ async fn the_seed_validation_scales_inflate_up_and_down() {
             assert!(
                 commands.iter().all(|l| l["fields"]["command"].as_str().is_some_and(|c| c.starts_with("Empty/emptiness"))),
                 "{commands:?}"
+            );
+        }
+        // What a Prometheus scrape of the controller shows after the scenario: upstream's names, and counts that
+        // agree with what happened.
+        {
+            let slot = slot.lock().await;
+            let text = slot.as_ref().unwrap().metrics();
+            let pool = world.id.as_str();
+            let launched = claim_names.len() as f64;
+            let count = |name: &str, labels: &[(&str, &str)]| metric_sum(&text, name, labels);
+            let nodepool = [("nodepool", pool)];
+            assert_eq!(count("karpenter_nodeclaims_created_total", &nodepool), launched, "{text}");
+            assert_eq!(count("karpenter_nodeclaims_terminated_total", &nodepool), launched, "{text}");
+            assert_eq!(count("karpenter_nodeclaims_disrupted_total", &[("reason", "empty"), ("nodepool", pool)]), launched);
+            assert_eq!(count("karpenter_nodes_created_total", &nodepool), launched, "{text}");
+            assert_eq!(count("karpenter_nodes_terminated_total", &nodepool), launched, "{text}");
+            let decisions = count("karpenter_voluntary_disruption_decisions_total", &[("reason", "empty")]);
+            assert!(decisions >= 1.0, "at least one emptiness command: {decisions}");
+            assert!(count("karpenter_provisioner_scheduling_duration_seconds_count", &[]) >= 1.0);
+            assert!(count("karpenter_cloudprovider_duration_seconds_count", &[("method", "Create")]) >= launched);
+            assert_eq!(count("karpenter_nodepools_limit", &[("nodepool", pool), ("resource_type", "cpu")]), 100.0);
+            for name in ["karpenter_pods_startup_duration_seconds_count", "karpenter_voluntary_disruption_eligible_nodes"] {
+                assert!(text.lines().any(|l| l.starts_with(name)), "{name} is exported");
+            }
+            println!(
+                "seed: /metrics: {launched} NodeClaims created, terminated and disrupted (empty), {decisions} emptiness command(s)"
             );
         }
         // SIGTERM: the controller finishes what is in flight, releases its Lease and exits cleanly.
