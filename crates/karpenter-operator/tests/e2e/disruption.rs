@@ -1,6 +1,7 @@
 //! Disruption on the real API server: an under-utilised node is consolidated onto a cheaper replacement (the
 //! replacement launched and initialised first, the pod moved by its ReplicaSet); a budget of `nodes: "0"` keeps
-//! empty nodes, and a do-not-disrupt pod or a PodDisruptionBudget an under-utilised one, with an event saying why.
+//! empty nodes, and a do-not-disrupt pod or a PodDisruptionBudget an under-utilised one, with an event saying why;
+//! NodeClaims of a changed template are replaced as drifted, and expired ones are replaced.
 #![cfg(feature = "cluster-tests")]
 
 use std::collections::BTreeSet;
@@ -211,6 +212,96 @@ async fn pods_that_may_not_be_evicted_keep_an_underutilized_node_with_an_event()
             let taints = node.spec.as_ref().and_then(|s| s.taints.clone()).unwrap_or_default();
             assert!(!taints.iter().any(|t| t.key == "karpenter.sh/disrupted"), "{taints:?}");
         }
+    })
+    .await;
+}
+
+/// The NodeClaims' names.
+async fn claim_names(world: &World) -> BTreeSet<String> {
+    world.node_claims().await.iter().filter_map(|c| c.metadata.name.clone()).collect()
+}
+
+/// Waits until every NodeClaim of `before` is gone and `running` pods run on NodeClaims made since.
+async fn replaced(world: &World, before: &BTreeSet<String>, running: usize, what: &str) -> String {
+    eventually(what, Duration::from_secs(240), || async {
+        let now = claim_names(world).await;
+        let pods = world.pods().await.iter().filter(|p| super::common::running(p)).count();
+        (
+            now.is_disjoint(before) && !now.is_empty() && pods == running,
+            format!("claims {now:?}, {pods} running"),
+        )
+    })
+    .await
+}
+
+#[tokio::test]
+async fn node_claims_of_a_changed_template_are_replaced_as_drifted() {
+    with_world("replace", |world, slot| async move {
+        let controller = world.controller("controller", None).await;
+        *slot.lock().await = Some(controller);
+        world.node_pool(json!({"disruption": {"consolidateAfter": "Never"}})).await;
+        world.deployment("inflate", 2, "1", "1Gi").await;
+        world.wait_running(2, Duration::from_secs(120)).await;
+        let before = claim_names(&world).await;
+
+        // Drift: a label added to the NodePool's template changes its hash.
+        let started = Instant::now();
+        let pools: kube::Api<karpenter_api::NodePool> = kube::Api::all(world.client.clone());
+        let labelled = json!({"spec": {"template": {"metadata": {"labels": {"example.com/team": "b"}}}}});
+        pools.patch(&world.id, &Default::default(), &kube::api::Patch::Merge(labelled)).await.unwrap();
+        replaced(&world, &before, 2, "the drifted NodeClaims are replaced").await;
+        let after = world.node_claims().await;
+        for claim in &after {
+            let labels = claim.metadata.labels.clone().unwrap_or_default();
+            assert_eq!(
+                labels.get("example.com/team").map(String::as_str),
+                Some("b"),
+                "launched from the new template"
+            );
+        }
+        println!(
+            "replace: drift: {} NodeClaim(s) replaced in {:.1} s",
+            before.len(),
+            started.elapsed().as_secs_f64()
+        );
+        let slot_log = slot.lock().await.as_ref().unwrap().log_text();
+        assert!(
+            log_lines(&slot_log, "disrupting node(s)")
+                .iter()
+                .any(|l| l["fields"]["command"].as_str().is_some_and(|c| c.starts_with("Drifted/"))),
+            "a drift command was logged"
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn an_expired_node_claim_is_replaced() {
+    with_world("expire", |world, slot| async move {
+        let controller = world.controller("controller", None).await;
+        *slot.lock().await = Some(controller);
+        let expiring = json!({
+            "disruption": {"consolidateAfter": "Never"},
+            "template": {"spec": {"expireAfter": "45s"}}
+        });
+        world.node_pool(expiring).await;
+        world.deployment("inflate", 2, "1", "1Gi").await;
+        world.wait_running(2, Duration::from_secs(120)).await;
+        let before = claim_names(&world).await;
+        let started = Instant::now();
+        // Each NodeClaim is deleted once 45 s old, at once and outside budgets, and its pods get a new one.
+        replaced(&world, &before, 2, "the expired NodeClaims are replaced").await;
+        println!(
+            "expire: {} NodeClaim(s) replaced {:.1} s after their pods ran",
+            before.len(),
+            started.elapsed().as_secs_f64()
+        );
+        let log = slot.lock().await.as_ref().unwrap().log_text();
+        let expired = log_lines(&log, "deleting expired nodeclaim");
+        assert!(
+            expired.iter().any(|l| l["fields"]["nodeclaim"].as_str().is_some_and(|n| before.contains(n))),
+            "the expiration was logged: {expired:?}"
+        );
     })
     .await;
 }
