@@ -205,6 +205,15 @@ async fn route<C: Cluster, P: CloudProvider, K: Clock>(
                 batcher.trigger(&id);
             }
         }
+        if tick {
+            // A NodeClaim being deleted waits on its node and its instance going, which other objects' events
+            // announce; look at each again every tick, so that a missed or early event cannot leave one stuck
+            // with its finalizer (upstream's termination requeues itself the same way).
+            for claim in state.objects.node_claims.iter().filter(|c| c.metadata.deletion_timestamp.is_some())
+            {
+                queues.node_claims.add(claim.metadata.name.as_deref().unwrap_or_default());
+            }
+        }
         if resync {
             resync = false;
             for claim in &state.objects.node_claims {

@@ -491,47 +491,55 @@ pub(crate) struct Controller {
 
 impl Controller {
     async fn start(world: &World, name: &str, kubeconfig: &Path) -> Controller {
-        let log = world.dir.join(format!("{name}.log"));
-        let file = std::fs::File::create(&log).unwrap();
-        let health_port = free_port();
-        let metrics_port = free_port();
-        let child = Command::new(binary())
-            .args(["run", "--cloud-provider", "kwok"])
-            .arg("--kubeconfig")
-            .arg(kubeconfig)
-            .args([
-                "--metrics-port",
-                &metrics_port.to_string(),
-                "--health-probe-port",
-                &health_port.to_string(),
-            ])
-            .args(["--leader-election-namespace", &world.id])
-            .env("LOG_LEVEL", "info")
-            .env("POD_NAME", format!("{}-{name}", world.id))
-            .env_remove("KUBECONFIG")
-            .stdin(Stdio::null())
-            .stdout(file.try_clone().unwrap())
-            .stderr(file)
-            .spawn()
-            .unwrap_or_else(|e| panic!("starting {}: {e}", binary().display()));
-        let mut controller = Controller { child, health_port, metrics_port, log };
-        let url = format!("http://127.0.0.1:{health_port}/readyz");
-        let started = Instant::now();
-        loop {
-            if !controller.alive() {
-                panic!("the controller exited at start; its log:\n{}", controller.log_text());
+        // A free port can be taken by someone else between our probe and the controller's bind (another test's
+        // process, the cluster): the controller then exits saying so, and is started again on other ports.
+        for attempt in 1..=3 {
+            let log = world.dir.join(format!("{name}.log"));
+            let file = std::fs::File::create(&log).unwrap();
+            let health_port = free_port();
+            let metrics_port = std::iter::repeat_with(free_port).find(|p| *p != health_port).unwrap();
+            let child = Command::new(binary())
+                .args(["run", "--cloud-provider", "kwok"])
+                .arg("--kubeconfig")
+                .arg(kubeconfig)
+                .args([
+                    "--metrics-port",
+                    &metrics_port.to_string(),
+                    "--health-probe-port",
+                    &health_port.to_string(),
+                ])
+                .args(["--leader-election-namespace", &world.id])
+                .env("LOG_LEVEL", "info")
+                .env("POD_NAME", format!("{}-{name}", world.id))
+                .env_remove("KUBECONFIG")
+                .stdin(Stdio::null())
+                .stdout(file.try_clone().unwrap())
+                .stderr(file)
+                .spawn()
+                .unwrap_or_else(|e| panic!("starting {}: {e}", binary().display()));
+            let mut controller = Controller { child, health_port, metrics_port, log };
+            let url = format!("http://127.0.0.1:{health_port}/readyz");
+            let started = Instant::now();
+            loop {
+                if !controller.alive() {
+                    let log = controller.log_text();
+                    if attempt < 3 && log.contains("Address already in use") {
+                        break;
+                    }
+                    panic!("the controller exited at start; its log:\n{log}");
+                }
+                if http_ok(&url) {
+                    return controller;
+                }
+                assert!(
+                    started.elapsed() < Duration::from_secs(60),
+                    "the controller is not ready after 60 s; its log:\n{}",
+                    controller.log_text()
+                );
+                tokio::time::sleep(Duration::from_millis(100)).await;
             }
-            if http_ok(&url) {
-                break;
-            }
-            assert!(
-                started.elapsed() < Duration::from_secs(60),
-                "the controller is not ready after 60 s; its log:\n{}",
-                controller.log_text()
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        controller
+        unreachable!("the third attempt either returns or panics")
     }
 
     /// Whether the process still runs.
