@@ -539,7 +539,6 @@ mod tests {
     use k8s_openapi::api::core::v1::{Node, Pod};
     use karpenter_api::{NodeClaim, NodePool};
     use karpenter_cloud::fake::FakeProvider;
-    use prometheus_client::registry::Registry;
     use serde_json::json;
 
     use super::*;
@@ -626,11 +625,7 @@ mod tests {
         }
 
         fn metrics_text(&self) -> String {
-            let mut registry = Registry::default();
-            self.metrics.register(&mut registry);
-            let mut text = String::new();
-            prometheus_client::encoding::text::encode(&mut text, &registry).unwrap();
-            text
+            crate::testing::scraped(|registry| self.metrics.register(registry))
         }
 
         /// Waits, a simulated second at a time, until `done` holds; panics after `limit`.

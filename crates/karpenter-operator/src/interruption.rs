@@ -335,7 +335,6 @@ mod tests {
     use karpenter_cloud::fake::FakeProvider;
     use karpenter_cloud::fake_queue::FakeQueue;
     use karpenter_cloud::{Error, NoticeHandle};
-    use karpenter_solver::model::InstanceType;
     use serde_json::json;
 
     use super::*;
@@ -343,7 +342,9 @@ mod tests {
     use crate::operator::Operator;
     use crate::store::memory::Write;
     use crate::store::{MemoryCluster, StoreError};
-    use crate::testing::{Around, TestContext, cluster_around, context, node_pool, pending_pod, provider};
+    use crate::testing::{
+        Around, TestContext, cluster_around, context, node_pool, offered_type, pending_pod, provider, scraped,
+    };
 
     /// A NodeClaim launched as `instance` in test-zone-a, with the termination finalizer (so that a deletion
     /// leaves it marked), and its node.
@@ -377,12 +378,10 @@ mod tests {
     }
 
     fn metrics_text(ctx: &TestContext, metrics: &InterruptionMetrics) -> String {
-        let mut registry = Registry::default();
-        ctx.metrics.register(&mut registry);
-        metrics.register(&mut registry);
-        let mut text = String::new();
-        prometheus_client::encoding::text::encode(&mut text, &registry).unwrap();
-        text
+        scraped(|registry| {
+            ctx.metrics.register(registry);
+            metrics.register(registry);
+        })
     }
 
     fn metric(text: &str, series: &str) -> Option<f64> {
@@ -398,26 +397,6 @@ mod tests {
         let metrics = InterruptionMetrics::default();
         let running = tokio::spawn(run(Arc::clone(ctx), Arc::clone(&queue), metrics.clone()));
         (queue, metrics, running)
-    }
-
-    /// An instance type offered as spot (cheaper) and on-demand in test-zone-a.
-    fn spot_type(name: &str, cpu: u32) -> InstanceType {
-        serde_json::from_value(json!({
-            "name": name,
-            "requirements": [
-                {"key": "node.kubernetes.io/instance-type", "operator": "In", "values": [name]},
-                {"key": "kubernetes.io/arch", "operator": "In", "values": ["arm64"]},
-                {"key": "kubernetes.io/os", "operator": "In", "values": ["linux"]},
-                {"key": "karpenter.sh/capacity-type", "operator": "In", "values": ["spot", "on-demand"]},
-                {"key": "topology.kubernetes.io/zone", "operator": "In", "values": ["test-zone-a"]}
-            ],
-            "capacity": {"cpu": cpu.to_string(), "memory": "8Gi", "pods": "32"},
-            "offerings": [
-                {"zone": "test-zone-a", "capacityType": "spot", "price": 0.03},
-                {"zone": "test-zone-a", "capacityType": "on-demand", "price": 0.1}
-            ]
-        }))
-        .unwrap()
     }
 
     /// The test NodePool, without startup taints (nothing here would remove them), allowing spot.
@@ -444,7 +423,8 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_spot_interruption_drains_the_node_and_stops_offering_spot_there() {
-        let provider = Arc::new(FakeProvider::new([spot_type("small", 2)]));
+        let provider =
+            Arc::new(FakeProvider::new([offered_type("small", 2, 8, &[("spot", 0.03), ("on-demand", 0.1)])]));
         let clock = TokioClock::starting_at(crate::testing::START.parse().unwrap());
         let setup = context(Arc::clone(&provider));
         let cluster = Arc::clone(&setup.cluster);
@@ -695,10 +675,7 @@ mod tests {
         metrics.received.get_or_create(&MessageTypeLabels { message_type: "scheduled_change".into() }).inc();
         metrics.deleted.inc();
         metrics.queue_duration.observe(2.0);
-        let mut registry = Registry::default();
-        metrics.register(&mut registry);
-        let mut text = String::new();
-        prometheus_client::encoding::text::encode(&mut text, &registry).unwrap();
+        let text = scraped(|registry| metrics.register(registry));
         for line in [
             "karpenter_interruption_received_messages_total{message_type=\"scheduled_change\"} 1",
             "karpenter_interruption_deleted_messages_total 1",

@@ -496,10 +496,7 @@ mod tests {
                 capacity_type: "spot".into(),
             })
             .inc_by(2);
-        let mut registry = Registry::default();
-        metrics.register(&mut registry);
-        let mut text = String::new();
-        prometheus_client::encoding::text::encode(&mut text, &registry).unwrap();
+        let text = crate::testing::scraped(|registry| metrics.register(registry));
         for line in [
             "karpenter_voluntary_disruption_decisions_total{decision=\"delete\",reason=\"empty\",consolidation_type=\"empty\"} 1",
             "karpenter_voluntary_disruption_queue_failures_total{decision=\"delete\",reason=\"empty\",consolidation_type=\"empty\"} 1",
@@ -547,11 +544,10 @@ mod tests {
         touch(&metrics.nodes_current_lifetime);
         touch(&provider.duration);
         touch(&provider.errors);
-        let mut registry = Registry::default();
-        metrics.register(&mut registry);
-        provider.register(&mut registry);
-        let mut text = String::new();
-        prometheus_client::encoding::text::encode(&mut text, &registry).unwrap();
+        let text = crate::testing::scraped(|registry| {
+            metrics.register(registry);
+            provider.register(registry);
+        });
         let mut names = std::collections::BTreeSet::new();
         for line in text.lines() {
             let mut words = line.split(' ');

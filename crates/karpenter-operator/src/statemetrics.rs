@@ -370,7 +370,6 @@ pub async fn run<C: Cluster, P: CloudProvider, K: Clock>(ctx: Arc<Context<C, P, 
 mod tests {
     use expect_test::{Expect, expect};
     use k8s_openapi::jiff::SignedDuration;
-    use prometheus_client::registry::Registry;
     use serde_json::json;
 
     use super::*;
@@ -501,10 +500,7 @@ status: {phase: Running}
 
     /// The state gauges' series as Prometheus reads them, sorted (families keep no order).
     fn series(metrics: &Metrics) -> String {
-        let mut registry = Registry::default();
-        metrics.register(&mut registry);
-        let mut text = String::new();
-        prometheus_client::encoding::text::encode(&mut text, &registry).unwrap();
+        let text = crate::testing::scraped(|registry| metrics.register(registry));
         let state_gauges = [
             "karpenter_pods_state{",
             "karpenter_nodepools_",

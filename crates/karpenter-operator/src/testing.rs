@@ -23,21 +23,40 @@ pub(crate) const START: &str = "2026-01-01T00:00:00Z";
 
 pub(crate) type TestContext = Context<MemoryCluster, FakeProvider, TokioClock>;
 
-/// A fake-provider instance type.
+/// A fake-provider instance type, offered on demand in test-zone-a.
 pub(crate) fn instance_type(name: &str, cpu: u32, memory_gi: u32, price: f64) -> InstanceType {
+    offered_type(name, cpu, memory_gi, &[("on-demand", price)])
+}
+
+/// A fake-provider instance type with one offering in test-zone-a per `(capacity type, price)`.
+pub(crate) fn offered_type(name: &str, cpu: u32, memory_gi: u32, offerings: &[(&str, f64)]) -> InstanceType {
+    let capacity_types: Vec<&str> = offerings.iter().map(|(capacity_type, _)| *capacity_type).collect();
+    let offerings: Vec<serde_json::Value> = offerings
+        .iter()
+        .map(|(capacity_type, price)| json!({"zone": "test-zone-a", "capacityType": capacity_type, "price": price}))
+        .collect();
     serde_json::from_value(json!({
         "name": name,
         "requirements": [
             {"key": "node.kubernetes.io/instance-type", "operator": "In", "values": [name]},
             {"key": "kubernetes.io/arch", "operator": "In", "values": ["arm64"]},
             {"key": "kubernetes.io/os", "operator": "In", "values": ["linux"]},
-            {"key": "karpenter.sh/capacity-type", "operator": "In", "values": ["on-demand"]},
+            {"key": "karpenter.sh/capacity-type", "operator": "In", "values": capacity_types},
             {"key": "topology.kubernetes.io/zone", "operator": "In", "values": ["test-zone-a"]}
         ],
         "capacity": {"cpu": cpu.to_string(), "memory": format!("{memory_gi}Gi"), "pods": "32"},
-        "offerings": [{"zone": "test-zone-a", "capacityType": "on-demand", "price": price}]
+        "offerings": offerings
     }))
     .unwrap()
+}
+
+/// What a registry's metrics look like to a Prometheus scrape, after `register` put them in it.
+pub(crate) fn scraped(register: impl FnOnce(&mut prometheus_client::registry::Registry)) -> String {
+    let mut registry = prometheus_client::registry::Registry::default();
+    register(&mut registry);
+    let mut text = String::new();
+    prometheus_client::encoding::text::encode(&mut text, &registry).unwrap();
+    text
 }
 
 /// A fake provider with a 2-vCPU and an 8-vCPU type.
